@@ -1,0 +1,3 @@
+from filesapi.cli import main
+
+main()

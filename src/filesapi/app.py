@@ -1,0 +1,104 @@
+"""Building the ASGI application: open the stores a Settings names, wire the service, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
+
+from filesapi.auth import OPEN_WORKSPACE, Authenticator
+from filesapi.blobs import open_blob_store
+from filesapi.config import Settings
+from filesapi.cursors import CursorCodec
+from filesapi.errors import BackendUnavailable
+from filesapi.http.context import RequestContext
+from filesapi.http.routes import AppState, exception_handlers, routes
+from filesapi.metadata import open_metadata_store
+from filesapi.service import FileService, Policy
+
+__all__ = ["app_from_env", "build_app", "create_app", "open_state"]
+
+log = logging.getLogger("filesapi")
+SWEEP_INTERVAL_SECONDS = 60.0
+
+
+@contextlib.asynccontextmanager
+async def open_state(settings: Settings) -> AsyncIterator[AppState]:
+    """Open the backends ``settings`` names and close them on exit."""
+    metadata = await open_metadata_store(settings.metadata_url, upgrade=settings.upgrade_db)
+    blobs = open_blob_store(settings.blobs_url)
+    try:
+        open_workspace = await metadata.ensure_workspace(OPEN_WORKSPACE) if settings.auth == "open" else None
+        cursor_secret = await metadata.secret("cursor", lambda: secrets.token_urlsafe(32))
+        service = FileService(
+            metadata,
+            blobs,
+            CursorCodec(cursor_secret),
+            policy=Policy(
+                max_file_size=settings.max_file_size,
+                workspace_quota=settings.effective_quota,
+                uploads_downloadable=settings.profile != "hosted",
+            ),
+        )
+        authenticator = Authenticator(metadata, settings.auth, open_workspace, settings.admin_key)
+        yield AppState(service=service, authenticator=authenticator)
+    finally:
+        await blobs.close()
+        await metadata.close()
+
+
+async def _sweep_forever(service: FileService) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        try:
+            finished = await service.sweep_deleted()
+            if finished:
+                log.info("sweeper finished %d interrupted deletes", finished)
+        except BackendUnavailable as exc:
+            log.warning("sweeper skipped a round: %s", exc.message)
+
+
+def build_app(state: AppState | None = None, *, settings: Settings | None = None) -> ASGIApp:
+    """The ASGI app. With ``state`` the caller owns the backends (tests); with ``settings`` the app
+    opens them in its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if state is not None:
+            app.state.filesapi = state
+            yield
+            return
+        assert settings is not None
+        async with open_state(settings) as opened:
+            app.state.filesapi = opened
+            sweeper = asyncio.create_task(_sweep_forever(opened.service))
+            try:
+                yield
+            finally:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+
+    app = Starlette(routes=routes, exception_handlers=exception_handlers, lifespan=lifespan)
+    app.router.redirect_slashes = False
+    if state is not None:
+        app.state.filesapi = state
+    return RequestContext(app)
+
+
+def create_app(settings: Settings) -> ASGIApp:
+    return build_app(settings=settings)
+
+
+def app_from_env() -> ASGIApp:
+    """Factory for the ASGI server's worker processes: settings come from ``FILESAPI_*``."""
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)

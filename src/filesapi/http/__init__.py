@@ -1,0 +1,1 @@
+"""The HTTP layer: the wire (both dialects, headers, multipart, the error envelope), no storage."""

@@ -1,0 +1,55 @@
+"""The two wire dialects of the Files API and how each shows a file.
+
+Beta: any ``anthropic-beta`` value names ``files-api-2025-04-14`` (values come comma-separated,
+with or without spaces, as repeated header lines, or duplicated). GA: everything else.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from filesapi.models import FileRecord
+
+__all__ = ["BETA_FLAG", "Dialect", "dump", "file_json", "format_time", "is_beta"]
+
+BETA_FLAG = "files-api-2025-04-14"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Dialect(enum.Enum):
+    BETA = "beta"
+    GA = "ga"
+
+
+def is_beta(beta_header_values: Iterable[str]) -> bool:
+    return any(token.strip() == BETA_FLAG for value in beta_header_values for token in value.split(","))
+
+
+def format_time(us: int) -> str:
+    """RFC 3339 in UTC with microseconds and ``Z``, e.g. ``2025-04-15T18:37:24.100435Z``."""
+    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def file_json(record: FileRecord, dialect: Dialect) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": record.id,
+        "type": "file",
+        "filename": record.filename,
+        "mime_type": record.mime_type,
+        "size_bytes": record.size_bytes,
+        "created_at": format_time(record.created_at_us),
+        "downloadable": record.downloadable,
+    }
+    if dialect is Dialect.BETA:
+        body["scope"] = None if record.scope_id is None else {"type": "session", "id": record.scope_id}
+    else:
+        body["expires_at"] = None if record.expires_at_us is None else format_time(record.expires_at_us)
+    return body
+
+
+def dump(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

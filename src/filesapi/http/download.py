@@ -1,0 +1,92 @@
+"""Download responses: Range (one range, RFC 9110), conditional requests, safe Content-Disposition,
+and zero-copy sending of local files through the ASGI pathsend extension."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+from starlette.types import Receive, Scope, Send
+
+from filesapi.blobs import ByteRange
+
+__all__ = ["BlobResponse", "RangeNotSatisfiable", "content_disposition", "parse_range", "supports_pathsend"]
+
+_RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
+_FALLBACK_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%]')
+_RFC5987_SAFE = "!#$&+-.^_`|~"
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single range asked for, or None for the whole file (no header, several ranges, or a
+    header we do not understand: RFC 9110 lets a server ignore those). Raises
+    ``RangeNotSatisfiable`` when the one range lies wholly outside the file."""
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first:
+        start = int(first)
+        end = int(last) if last else size - 1
+        if end < start:
+            return None  # invalid: ignore the header
+        if start >= size:
+            raise RangeNotSatisfiable
+        return ByteRange(start, min(end, size - 1))
+    if not last:
+        return None
+    suffix = int(last)
+    if suffix == 0 or size == 0:
+        raise RangeNotSatisfiable
+    return ByteRange(max(0, size - suffix), size - 1)
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the exact name in RFC 5987 form. The fallback keeps
+    printable ASCII only and never a quote or backslash, so no filename can break the header."""
+    fallback = _FALLBACK_UNSAFE.sub("_", filename) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe=_RFC5987_SAFE)}"
+
+
+def supports_pathsend(scope: Scope) -> bool:
+    return "http.response.pathsend" in scope.get("extensions", {})
+
+
+class BlobResponse:
+    """Sends headers, then the body: from an async iterator, or by path when the ASGI server has the
+    pathsend extension (granian then sends the file with sendfile), or nothing (HEAD, 304)."""
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[str, str]],
+        *,
+        chunks: AsyncIterator[bytes] | None = None,
+        path: str | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        self.chunks = chunks
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        if self.path is not None:
+            await send({"type": "http.response.pathsend", "path": self.path})
+            return
+        if self.chunks is not None:
+            try:
+                async for chunk in self.chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                aclose = getattr(self.chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,246 @@
+"""A streaming multipart/form-data reader (RFC 7578) that never holds a whole part in memory.
+
+It is the server's only multipart parser. It survives what the SDKs send: boundaries that start
+with dashes (TypeScript's six-dash delimiters, Ruby's boundaries that may begin with ``--``),
+chunked bodies, ``filename*`` (RFC 5987), parts with or without ``Content-Type``. Malformed input
+raises ``InvalidRequest`` with a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from filesapi.errors import InvalidRequest
+
+__all__ = ["MultipartReader", "Part", "parse_boundary", "parse_header_params"]
+
+_PARAM = re.compile(r'\s*([^\s=;]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?\s*(?:;|$)')
+_QUOTED_ESCAPE = re.compile(r'\\([\\"])')
+_BOUNDARY_CHARS = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{1,200}")
+
+
+def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
+    """Split ``main; a=1; b="x y"`` into ``("main", {"a": "1", "b": "x y"})`` (names lowercased).
+
+    In quoted values only ``\\"`` and ``\\\\`` are escapes: browsers and old clients send Windows
+    paths such as ``C:\\a\\b.pdf`` unescaped, and those backslashes must survive.
+    """
+    main, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for match in _PARAM.finditer(rest):
+        name, raw = match.group(1).lower(), match.group(2)
+        if raw is None:
+            continue
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = _QUOTED_ESCAPE.sub(r"\1", raw[1:-1])
+        params.setdefault(name, raw)
+    return main.strip().lower(), params
+
+
+def parse_boundary(content_type: str | None) -> bytes:
+    if not content_type:
+        raise InvalidRequest("Content-Type must be multipart/form-data with a boundary; none was sent.")
+    kind, params = parse_header_params(content_type)
+    if kind != "multipart/form-data":
+        raise InvalidRequest(f"Content-Type must be multipart/form-data, not {kind or 'empty'!r}.")
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise InvalidRequest("Content-Type multipart/form-data is missing its boundary parameter.")
+    if not _BOUNDARY_CHARS.fullmatch(boundary):
+        raise InvalidRequest("The multipart boundary has invalid characters or is longer than 200.")
+    return boundary.encode("ascii")
+
+
+def _decode_ext_value(value: str) -> str | None:
+    """RFC 5987 ``charset'lang'percent-encoded`` (as .NET sends in ``filename*``)."""
+    charset, sep, rest = value.partition("'")
+    _lang, sep2, encoded = rest.partition("'")
+    if not (sep and sep2):
+        return None
+    try:
+        return unquote(encoded, encoding=charset or "utf-8", errors="strict")
+    except (LookupError, UnicodeDecodeError):
+        raise InvalidRequest(
+            "The part's filename* is not valid percent-encoded text in its charset."
+        ) from None
+
+
+@dataclass
+class Part:
+    """One part's headers; read its bytes with ``chunks()`` (or ``read()`` for small fields)."""
+
+    name: str
+    filename: str | None
+    content_type: str | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    _reader: MultipartReader | None = field(default=None, repr=False)
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        assert self._reader is not None
+        return self._reader._body()
+
+    async def read(self, limit: int) -> bytes:
+        out = bytearray()
+        async for chunk in self.chunks():
+            out += chunk
+            if len(out) > limit:
+                raise InvalidRequest(f"The form field {self.name!r} is longer than {limit} bytes.")
+        return bytes(out)
+
+
+class MultipartReader:
+    """``async for part in MultipartReader(stream, boundary)``; each part's body must be read (or
+    is skipped) before the next part is produced."""
+
+    def __init__(
+        self,
+        stream: AsyncIterator[bytes],
+        boundary: bytes,
+        *,
+        max_header_bytes: int = 16 * 1024,
+        max_parts: int = 64,
+    ) -> None:
+        self._stream = aiter(stream)
+        self._delimiter = b"\r\n--" + boundary
+        # The first delimiter has no CRLF before it; a virtual one lets a single search find all.
+        self._buf = bytearray(b"\r\n")
+        self._eof = False
+        self._max_header_bytes = max_header_bytes
+        self._max_parts = max_parts
+        self._parts = 0
+        self._in_body = False
+        self._done = False
+        self._started = False
+
+    async def _fill(self) -> bool:
+        while not self._eof:
+            try:
+                chunk = await anext(self._stream)
+            except StopAsyncIteration:
+                self._eof = True
+                break
+            if chunk:
+                self._buf += chunk
+                return True
+        return False
+
+    async def _skip_preamble(self) -> None:
+        keep = len(self._delimiter) - 1
+        while True:
+            idx = self._buf.find(self._delimiter)
+            if idx >= 0:
+                del self._buf[: idx + len(self._delimiter)]
+                return
+            if len(self._buf) > keep:
+                del self._buf[:-keep]
+            if not await self._fill():
+                if not self._buf.strip():
+                    raise InvalidRequest("The request body is empty: expected a multipart form with a file.")
+                raise InvalidRequest("The body has no multipart boundary matching the Content-Type header.")
+
+    async def _after_delimiter(self) -> bool:
+        """Consume what follows a delimiter; True when another part follows, False at the end."""
+        while len(self._buf) < 2 and await self._fill():
+            pass
+        if self._buf[:2] == b"--":
+            self._done = True
+            return False
+        while True:  # transport padding, then CRLF
+            stripped = self._buf.lstrip(b" \t")
+            if stripped[:2] == b"\r\n":
+                del self._buf[: len(self._buf) - len(stripped) + 2]
+                return True
+            if len(stripped) >= 2 or not await self._fill():
+                raise InvalidRequest("Malformed multipart body: a boundary line is followed by garbage.")
+
+    async def _read_headers(self) -> Part:
+        while True:
+            if self._buf.startswith(b"\r\n"):  # a part with no headers at all
+                block = b""
+                del self._buf[:2]
+                break
+            idx = self._buf.find(b"\r\n\r\n")
+            if idx >= 0:
+                block = bytes(self._buf[:idx])
+                del self._buf[: idx + 4]
+                break
+            if len(self._buf) > self._max_header_bytes:
+                raise InvalidRequest(
+                    f"A multipart part's headers are longer than {self._max_header_bytes} bytes."
+                )
+            if not await self._fill():
+                raise InvalidRequest("Malformed multipart body: it ends inside a part's headers.")
+        if len(block) > self._max_header_bytes:
+            raise InvalidRequest(
+                f"A multipart part's headers are longer than {self._max_header_bytes} bytes."
+            )
+        try:
+            text = block.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("A multipart part's headers are not valid UTF-8.") from None
+        headers: list[tuple[str, str]] = []
+        for line in text.split("\r\n") if text else []:
+            name, sep, value = line.partition(":")
+            if not sep or not name.strip():
+                raise InvalidRequest(f"Malformed multipart part header line: {line[:80]!r}.")
+            headers.append((name.strip().lower(), value.strip()))
+        return self._part(headers)
+
+    def _part(self, headers: list[tuple[str, str]]) -> Part:
+        disposition = next((v for k, v in headers if k == "content-disposition"), None)
+        if disposition is None:
+            raise InvalidRequest("A multipart part has no Content-Disposition header.")
+        kind, params = parse_header_params(disposition)
+        if kind != "form-data" or "name" not in params:
+            raise InvalidRequest("A multipart part's Content-Disposition must be form-data with a name.")
+        filename: str | None = None
+        if "filename*" in params:
+            filename = _decode_ext_value(params["filename*"])
+        if filename is None and "filename" in params:
+            filename = params["filename"].replace("%22", '"')
+        content_type = next((v for k, v in headers if k == "content-type"), None)
+        return Part(params["name"], filename, content_type, headers, self)
+
+    async def _body(self) -> AsyncIterator[bytes]:
+        if not self._in_body:
+            return
+        delimiter = self._delimiter
+        keep = len(delimiter) - 1
+        while True:
+            idx = self._buf.find(delimiter)
+            if idx >= 0:
+                if idx:
+                    yield bytes(self._buf[:idx])
+                del self._buf[: idx + len(delimiter)]
+                self._in_body = False
+                return
+            safe = len(self._buf) - keep
+            if safe > 0:
+                yield bytes(self._buf[:safe])
+                del self._buf[:safe]
+            if not await self._fill():
+                raise InvalidRequest(
+                    "The multipart body ended before its closing boundary (truncated upload?)."
+                )
+
+    def __aiter__(self) -> AsyncIterator[Part]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Part]:
+        await self._skip_preamble()
+        while True:
+            if self._in_body:  # the caller did not read the previous part: skip it
+                async for _ in self._body():
+                    pass
+            if not await self._after_delimiter():
+                return
+            self._parts += 1
+            if self._parts > self._max_parts:
+                raise InvalidRequest(f"The multipart body has more than {self._max_parts} parts.")
+            part = await self._read_headers()
+            self._in_body = True
+            yield part

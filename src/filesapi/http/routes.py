@@ -1,0 +1,377 @@
+"""The Files API endpoints. Thin: read the wire (headers, query, multipart), call the service,
+write the dialect's JSON. Errors are raised and turned into envelopes by ``handlers``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from filesapi.auth import Authenticator
+from filesapi.errors import FilesApiError, FileTooLarge, InvalidRequest, PermissionDenied
+from filesapi.http.dialect import Dialect, dump, file_json, is_beta
+from filesapi.http.download import (
+    BlobResponse,
+    RangeNotSatisfiable,
+    content_disposition,
+    parse_range,
+    supports_pathsend,
+)
+from filesapi.http.envelope import error_response, response_for
+from filesapi.http.multipart import MultipartReader, parse_boundary
+from filesapi.models import FileRecord, Principal
+from filesapi.service import FileService, StagedUpload
+
+__all__ = ["AppState", "exception_handlers", "routes"]
+
+_VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FORM_OVERHEAD = 1 << 20  # multipart framing and small fields allowed on top of the file size
+_FIELD_LIMIT = 1024
+_TS_ARRAY_HINT = (
+    "The file was sent as form fields file[0], file[1], ...: this TypeScript SDK version serialized the "
+    "bytes as an array. Pass the data through toFile() (or upgrade @anthropic-ai/sdk) so it is sent as "
+    "one part named 'file'."
+)
+
+
+@dataclass
+class AppState:
+    """What the endpoints need; built once per process by the app's lifespan (or by tests)."""
+
+    service: FileService
+    authenticator: Authenticator
+
+
+@dataclass(frozen=True)
+class Call:
+    principal: Principal
+    dialect: Dialect
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.filesapi
+    return state
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "req_unknown"))
+
+
+def _api_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+async def _authorize(request: Request) -> Call:
+    principal = await _state(request).authenticator.authenticate(
+        _api_key(request), request.headers.get("anthropic-workspace-id")
+    )
+    version = request.headers.get("anthropic-version")
+    if not version:
+        raise InvalidRequest("anthropic-version: header is required")
+    if not _VERSION_SHAPE.fullmatch(version.strip()):
+        raise InvalidRequest(f"anthropic-version: {version[:40]!r} is not a valid version (e.g. 2023-06-01).")
+    dialect = Dialect.BETA if is_beta(request.headers.getlist("anthropic-beta")) else Dialect.GA
+    return Call(principal, dialect)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(dump(body), status_code=status, media_type="application/json")
+
+
+def _query_one(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    return values[-1] if values else None
+
+
+def _query_int(request: Request, name: str) -> int | None:
+    raw = _query_one(request, name)
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer, got {raw[:40]!r}.") from None
+
+
+# -- upload
+
+
+async def _limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise FileTooLarge(f"Request body is larger than this server's limit of {limit} bytes.")
+            yield chunk
+    except ClientDisconnect:
+        raise InvalidRequest("The client disconnected before the upload was complete.") from None
+
+
+def _form_reader(request: Request, service: FileService) -> MultipartReader:
+    boundary = parse_boundary(request.headers.get("content-type"))
+    limit = service.policy.max_file_size + _FORM_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise FileTooLarge(
+            f"File is larger than the {service.policy.max_file_size}-byte limit of this server."
+        )
+    return MultipartReader(_limited_body(request, limit), boundary)
+
+
+async def _receive_upload(
+    request: Request,
+    principal: Principal,
+    *,
+    admin_expiry: bool = False,
+    downloadable: bool | None = None,
+    scope_id: str | None = None,
+    expires_in_seconds: int | None = None,
+) -> FileRecord:
+    service = _state(request).service
+    reader = _form_reader(request, service)
+    staged: StagedUpload | None = None
+    try:
+        async for part in reader:
+            if part.name == "file":
+                if staged is not None:
+                    raise InvalidRequest(
+                        "The form has more than one part named 'file'; send one file per upload."
+                    )
+                staged = await service.stage(
+                    principal,
+                    filename=part.filename,
+                    content_type=part.content_type,
+                    chunks=part.chunks(),
+                    downloadable=downloadable,
+                    scope_id=scope_id,
+                )
+            elif part.name == "expires_in_seconds":
+                text = (await part.read(_FIELD_LIMIT)).decode("utf-8", "replace")
+                expires_in_seconds = service.parse_expires_in_seconds(text, any_positive=admin_expiry)
+            elif part.name.startswith("file["):
+                raise InvalidRequest(_TS_ARRAY_HINT)
+            # any other field is ignored (and skipped by the reader)
+        if staged is None:
+            raise InvalidRequest("The multipart form has no part named 'file'.")
+        return await service.commit(staged, expires_in_seconds=expires_in_seconds)
+    except BaseException:
+        if staged is not None:
+            await service.discard(staged)
+        raise
+
+
+async def upload(request: Request) -> Response:
+    call = await _authorize(request)
+    record = await _receive_upload(request, call.principal)
+    return _json(file_json(record, call.dialect))
+
+
+# -- list
+
+
+async def list_files(request: Request) -> Response:
+    call = await _authorize(request)
+    service = _state(request).service
+    limit = _query_int(request, "limit")
+    if call.dialect is Dialect.BETA:
+        page = await service.list_beta(
+            call.principal,
+            limit=limit,
+            after_id=_query_one(request, "after_id"),
+            before_id=_query_one(request, "before_id"),
+            scope_id=_query_one(request, "scope_id"),
+        )
+        data = [file_json(r, call.dialect) for r in page.files]
+        return _json(
+            {
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": page.has_more,
+            }
+        )
+    for name in ("after_id", "before_id"):
+        if _query_one(request, name) is not None:
+            raise InvalidRequest(f"{name} is a beta parameter; page with the next_page cursor instead.")
+    ids = request.query_params.getlist("ids[]") + request.query_params.getlist("ids")
+    page_token = _query_one(request, "page")
+    if ids:
+        if page_token is not None or limit is not None:
+            raise InvalidRequest("ids cannot be combined with page or limit.")
+        files = await service.list_ids(call.principal, ids)
+        next_page = None
+    else:
+        files, next_page = await service.list_ga(call.principal, limit=limit, page=page_token)
+    return _json({"data": [file_json(r, call.dialect) for r in files], "next_page": next_page})
+
+
+# -- one file
+
+
+async def retrieve(request: Request) -> Response:
+    call = await _authorize(request)
+    record = await _state(request).service.get(call.principal, request.path_params["file_id"])
+    return _json(file_json(record, call.dialect))
+
+
+async def delete(request: Request) -> Response:
+    call = await _authorize(request)
+    file_id = await _state(request).service.delete(call.principal, request.path_params["file_id"])
+    return _json({"id": file_id, "type": "file_deleted"})
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {c.strip().removeprefix("W/") for c in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+async def download(request: Request) -> Response | BlobResponse:
+    call = await _authorize(request)
+    service = _state(request).service
+    record = await service.downloadable(call.principal, request.path_params["file_id"])
+    etag = '"' + record.checksum.rpartition(":")[2] + '"'
+    headers = [
+        ("content-type", record.mime_type),
+        ("content-disposition", content_disposition(record.filename)),
+        ("etag", etag),
+        ("accept-ranges", "bytes"),
+        ("cache-control", "private, max-age=0"),
+    ]
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return BlobResponse(304, headers)
+    if_range = request.headers.get("if-range")
+    wanted = request.headers.get("range") if if_range is None or if_range.strip() == etag else None
+    try:
+        byte_range = parse_range(wanted, record.size_bytes)
+    except RangeNotSatisfiable:
+        return error_response(
+            416,
+            "invalid_request_error",
+            f"Range {wanted!r} is outside the file's {record.size_bytes} bytes.",
+            request_id(request),
+            headers={"content-range": f"bytes */{record.size_bytes}"},
+        )
+    status, length = 200, record.size_bytes
+    if byte_range is not None:
+        status, length = 206, byte_range.length
+        headers.append(("content-range", f"bytes {byte_range.start}-{byte_range.end}/{record.size_bytes}"))
+    headers.append(("content-length", str(length)))
+    if request.method == "HEAD":
+        return BlobResponse(status, headers)
+    if byte_range is None and supports_pathsend(request.scope):
+        path = service.content_path(record)
+        if path is not None:
+            return BlobResponse(status, headers, path=path)
+    return BlobResponse(status, headers, chunks=await service.content(record, byte_range))
+
+
+# -- admin
+
+
+def _admin_bool(request: Request, name: str) -> bool | None:
+    raw = _query_one(request, name)
+    if raw is None:
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise InvalidRequest(f"{name} must be true or false.")
+
+
+async def admin_create_file(request: Request) -> Response:
+    """Create a file as a tool would: with a session scope, downloadable under ``--profile hosted``,
+    with any expiry. Query: ``workspace``, ``scope_id``, ``downloadable``, ``expires_in_seconds``."""
+    call = await _authorize(request)
+    state = _state(request)
+    if not call.principal.is_admin and state.authenticator.mode != "open":
+        raise PermissionDenied(
+            "The admin endpoints need the server's admin key (filesapi serve --admin-key)."
+        )
+    principal = call.principal
+    workspace_name = _query_one(request, "workspace")
+    if workspace_name:
+        workspace = await state.service.metadata.find_workspace(workspace_name)
+        if workspace is None:
+            raise InvalidRequest(f"No workspace named {workspace_name[:80]!r}.")
+        principal = Principal(workspace=workspace, key_id=None, is_admin=True)
+    expires = _query_one(request, "expires_in_seconds")
+    record = await _receive_upload(
+        request,
+        principal,
+        admin_expiry=True,
+        downloadable=_admin_bool(request, "downloadable"),
+        scope_id=_query_one(request, "scope_id"),
+        expires_in_seconds=None
+        if expires is None
+        else state.service.parse_expires_in_seconds(expires, any_positive=True),
+    )
+    return _json(file_json(record, call.dialect))
+
+
+# -- health
+
+
+async def healthz(request: Request) -> Response:
+    return _json({"status": "ok"})
+
+
+routes = [
+    Route("/v1/files", upload, methods=["POST"]),
+    Route("/v1/files", list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", retrieve, methods=["GET"]),
+    Route("/v1/files/{file_id}", delete, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", download, methods=["GET", "HEAD"]),
+    Route("/v1/admin/files", admin_create_file, methods=["POST"]),
+    Route("/healthz", healthz, methods=["GET"]),
+]
+
+
+# -- error handlers
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FilesApiError)
+    return response_for(exc, request_id(request))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    rid = request_id(request)
+    if exc.status_code == 404:
+        return error_response(404, "not_found_error", f"Not found: {request.method} {request.url.path}", rid)
+    if exc.status_code == 405:
+        return error_response(
+            405,
+            "invalid_request_error",
+            f"Method {request.method} is not allowed on {request.url.path}.",
+            rid,
+            headers=exc.headers,
+        )
+    return error_response(exc.status_code, "invalid_request_error", str(exc.detail), rid, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(500, "api_error", "Internal server error.", request_id(request))
+
+
+exception_handlers: dict[Any, Any] = {
+    FilesApiError: _api_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

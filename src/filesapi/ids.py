@@ -1,0 +1,109 @@
+"""Identifiers: file ids, request ids, workspace ids and key ids.
+
+File ids look like the hosted service's (``file_01`` + 22 base58 characters) and sort by creation
+time: the 22 characters encode a 128-bit number whose top 56 bits are the creation time in
+microseconds and whose low 72 bits are random. Base58's alphabet is in ASCII order, so the string
+order of ids is their numeric order, which is their creation order. ``created_at`` is read back from
+the id, so paging by id alone is paging by (created_at, id).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = [
+    "BASE58_ALPHABET",
+    "FILE_ID_PATTERN",
+    "IdClock",
+    "b58encode_fixed",
+    "file_id_timestamp_us",
+    "is_file_id",
+    "new_key_secret",
+    "new_request_id",
+    "new_workspace_id",
+]
+
+BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_INDEX = {c: i for i, c in enumerate(BASE58_ALPHABET)}
+_FILE_BODY_CHARS = 22
+_RANDOM_BITS = 72
+FILE_ID_PATTERN = re.compile(r"file_01[1-9A-HJ-NP-Za-km-z]{22}")
+_MAX_TIMESTAMP_US = (1 << 56) - 1
+
+
+def b58encode_fixed(value: int, width: int) -> str:
+    """Encode ``value`` as exactly ``width`` base58 digits (most significant first)."""
+    out = []
+    for _ in range(width):
+        value, digit = divmod(value, 58)
+        out.append(BASE58_ALPHABET[digit])
+    if value:
+        raise ValueError("value does not fit in the requested width")
+    return "".join(reversed(out))
+
+
+def _b58decode(text: str) -> int:
+    value = 0
+    for ch in text:
+        value = value * 58 + _INDEX[ch]
+    return value
+
+
+def is_file_id(text: str) -> bool:
+    """True when ``text`` has the exact shape of an id this server issues."""
+    return FILE_ID_PATTERN.fullmatch(text) is not None
+
+
+def file_id_timestamp_us(file_id: str) -> int:
+    """The creation time (microseconds since the epoch) encoded in a file id."""
+    return _b58decode(file_id[len("file_01") :]) >> _RANDOM_BITS
+
+
+class IdClock:
+    """Issues strictly increasing file ids, even when the wall clock stalls or steps back.
+
+    ``now_us`` is injectable so tests can pin time.
+    """
+
+    def __init__(self, now_us: Callable[[], int] | None = None) -> None:
+        self._now_us: Callable[[], int] = now_us or (lambda: time.time_ns() // 1000)
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def now_us(self) -> int:
+        return self._now_us()
+
+    def new_file_id(self) -> tuple[str, int]:
+        """Return a new id and the creation time (microseconds) it encodes."""
+        with self._lock:
+            candidate = (self.now_us() << _RANDOM_BITS) | secrets.randbits(_RANDOM_BITS)
+            if candidate <= self._last:
+                # Same microsecond (or the clock went back): stay ordered by stepping past the last.
+                candidate = self._last + 1 + secrets.randbits(16)
+            self._last = candidate
+        timestamp = candidate >> _RANDOM_BITS
+        if timestamp > _MAX_TIMESTAMP_US:
+            raise OverflowError("clock beyond the id range")
+        return "file_01" + b58encode_fixed(candidate, _FILE_BODY_CHARS), timestamp
+
+
+def _random_b58(length: int) -> str:
+    return "".join(secrets.choice(BASE58_ALPHABET) for _ in range(length))
+
+
+def new_request_id() -> str:
+    return "req_01" + _random_b58(22)
+
+
+def new_workspace_id() -> str:
+    return "wrkspc_01" + _random_b58(22)
+
+
+def new_key_secret() -> tuple[str, str]:
+    """Return (key id, full key). The key id is public (shown by ``keys list``); the rest is secret."""
+    key_id = _random_b58(12)
+    return key_id, f"sk-fapi-{key_id}-{_random_b58(44)}"

@@ -1,0 +1,99 @@
+"""The metadata store interface: files, workspaces, API keys and server secrets."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+
+from filesapi.models import ApiKey, FilePage, FileRecord, Workspace
+
+__all__ = ["MetadataStore", "SchemaOutOfDate"]
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is older (or newer) than this code; migrate before serving."""
+
+
+class MetadataStore(ABC):
+    """Async access to metadata. Knows its database and nothing about the API's rules."""
+
+    # -- workspaces
+    @abstractmethod
+    async def ensure_workspace(self, name: str) -> Workspace:
+        """Return the workspace called ``name``, creating it when missing."""
+
+    @abstractmethod
+    async def find_workspace(self, name_or_id: str) -> Workspace | None: ...
+
+    @abstractmethod
+    async def used_bytes(self, workspace_id: str) -> int: ...
+
+    # -- files
+    @abstractmethod
+    async def insert_file(self, record: FileRecord, quota_bytes: int | None) -> bool:
+        """Add the file and charge its size to the workspace in one transaction.
+
+        Returns False (and stores nothing) when the charge would take the workspace past
+        ``quota_bytes``; the check and the charge are atomic, so concurrent inserts cannot overshoot.
+        """
+
+    @abstractmethod
+    async def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
+        """A visible (not deleted) file of the workspace."""
+
+    @abstractmethod
+    async def list_files(
+        self,
+        workspace_id: str,
+        *,
+        limit: int,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        scope_id: str | None = None,
+    ) -> FilePage:
+        """Newest first. ``after_id``: only files older than it; ``before_id``: only newer.
+
+        With ``before_id`` alone the page is the ``limit`` files just newer than it (still newest
+        first) and ``has_more`` tells whether even newer ones exist; otherwise ``has_more`` tells
+        whether older ones exist.
+        """
+
+    @abstractmethod
+    async def get_files(self, workspace_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
+        """The visible files among ``file_ids``, newest first; unknown ids are left out."""
+
+    @abstractmethod
+    async def hide_file(self, workspace_id: str, file_id: str, now_us: int) -> FileRecord | None:
+        """Mark the file deleted and release its bytes from the workspace's usage, atomically.
+        Returns the file, or None when it was not visible."""
+
+    @abstractmethod
+    async def purge_file(self, file_id: str) -> None:
+        """Forget a hidden file's row (after its blob is gone)."""
+
+    @abstractmethod
+    async def hidden_file_ids(self, limit: int) -> list[str]:
+        """Ids of hidden rows whose blobs may still exist (left by a crash mid-delete)."""
+
+    # -- keys
+    @abstractmethod
+    async def add_key(self, key: ApiKey) -> None: ...
+
+    @abstractmethod
+    async def find_key(self, key_id: str) -> ApiKey | None: ...
+
+    @abstractmethod
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    @abstractmethod
+    async def revoke_key(self, key_id: str, now_us: int) -> bool:
+        """Returns False when no active key has that id."""
+
+    # -- secrets
+    @abstractmethod
+    async def secret(self, name: str, create: Callable[[], str]) -> str:
+        """The server secret called ``name``; the first caller's ``create()`` value wins, so every
+        replica sharing the database signs with the same secret."""
+
+    @abstractmethod
+    async def close(self) -> None: ...

@@ -1,0 +1,62 @@
+"""The metadata schema as SQLAlchemy Core tables (one schema for SQLite and PostgreSQL).
+
+Alembic migrations in ``migrations/versions`` create and evolve it; a test checks that the
+migrated database matches these tables exactly.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, MetaData, String, Table, Text
+
+__all__ = ["api_keys", "files", "metadata", "server_secrets", "workspaces"]
+
+metadata = MetaData()
+
+# Ids sort bytewise (base58 in ASCII order); PostgreSQL's default collation does not, so pin "C".
+_Id = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", _Id, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("used_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("workspace_id", _Id, ForeignKey("workspaces.id"), nullable=False),
+    Column("key_hash", String(128), nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("revoked_at_us", BigInteger, nullable=True),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", _Id, primary_key=True),
+    Column("workspace_id", _Id, ForeignKey("workspaces.id"), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("mime_type", String(255), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("checksum", String(80), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("downloadable", Boolean, nullable=False),
+    Column("scope_id", String(255), nullable=True),
+    Column("expires_at_us", BigInteger, nullable=True),
+    # Set when a delete hid the row; the row goes once its blob is gone (a crash in between is swept).
+    Column("deleted_at_us", BigInteger, nullable=True),
+    Index("ix_files_workspace_id_id", "workspace_id", "id"),
+    Index("ix_files_workspace_id_scope_id_id", "workspace_id", "scope_id", "id"),
+)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(512), nullable=False),
+)

@@ -1,0 +1,281 @@
+"""FileService: the Files API's rules (validation, limits, quotas, expiry, paging), free of HTTP.
+
+It takes and returns plain records (``filesapi.models``) and raises domain errors
+(``filesapi.errors``). The write path: stream the bytes into the blob store (counting, checksumming,
+refusing past the size limit or the quota), then commit the metadata row, which charges the quota
+atomically; only then is the file visible. A failure at any step removes the blob again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from filesapi.blobs import BlobNotFound, BlobStore, ByteRange
+from filesapi.cursors import CursorCodec
+from filesapi.errors import (
+    BackendUnavailable,
+    CorruptBlob,
+    FileExpired,
+    FileNotDownloadable,
+    FileTooLarge,
+    InvalidRequest,
+    NotFound,
+    QuotaExceeded,
+)
+from filesapi.ids import IdClock, is_file_id
+from filesapi.metadata import MetadataStore
+from filesapi.mime import SNIFF_BYTES, clean_filename, default_filename, detect_mime_type
+from filesapi.models import FilePage, FileRecord, Principal
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_EXPIRES_IN_SECONDS",
+    "MAX_IDS",
+    "MAX_PAGE_SIZE",
+    "MIN_EXPIRES_IN_SECONDS",
+    "FileService",
+    "Policy",
+    "StagedUpload",
+]
+
+log = logging.getLogger("filesapi.service")
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 1000
+MAX_IDS = 100
+MIN_EXPIRES_IN_SECONDS = 3600
+MAX_EXPIRES_IN_SECONDS = 7_776_000
+_MAX_SCOPE_ID = 255
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules a deployment chooses. ``uploads_downloadable`` is False under ``--profile hosted``."""
+
+    max_file_size: int = 500_000_000
+    workspace_quota: int | None = None
+    uploads_downloadable: bool = True
+
+
+@dataclass(frozen=True)
+class StagedUpload:
+    """Bytes stored under a fresh id, not yet visible: ``commit`` or ``discard`` it."""
+
+    principal: Principal
+    file_id: str
+    created_at_us: int
+    filename: str
+    mime_type: str
+    size_bytes: int
+    checksum: str
+    downloadable: bool
+    scope_id: str | None
+
+
+def _show_id(file_id: str) -> str:
+    return file_id if len(file_id) <= 64 else file_id[:61] + "..."
+
+
+class FileService:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        cursors: CursorCodec,
+        *,
+        policy: Policy | None = None,
+        clock: IdClock | None = None,
+    ) -> None:
+        self.metadata = metadata
+        self.blobs = blobs
+        self.cursors = cursors
+        self.policy = policy or Policy()
+        self.clock = clock or IdClock()
+
+    # -- upload
+    @staticmethod
+    def parse_expires_in_seconds(text: str, *, any_positive: bool = False) -> int:
+        """``any_positive``: the admin path, which may make files that expire in a second."""
+        low = 1 if any_positive else MIN_EXPIRES_IN_SECONDS
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise InvalidRequest(f"expires_in_seconds must be an integer, got {text[:40]!r}.") from None
+        if not low <= value <= MAX_EXPIRES_IN_SECONDS:
+            raise InvalidRequest(f"expires_in_seconds must be between {low} and {MAX_EXPIRES_IN_SECONDS}.")
+        return value
+
+    async def stage(
+        self,
+        principal: Principal,
+        *,
+        filename: str | None,
+        content_type: str | None,
+        chunks: AsyncIterable[bytes],
+        downloadable: bool | None = None,
+        scope_id: str | None = None,
+    ) -> StagedUpload:
+        name = clean_filename(filename)
+        if scope_id is not None and not 0 < len(scope_id) <= _MAX_SCOPE_ID:
+            raise InvalidRequest(f"scope_id must be 1 to {_MAX_SCOPE_ID} characters.")
+        workspace_id = principal.workspace.id
+        quota = self.policy.workspace_quota
+        room = None if quota is None else quota - await self.metadata.used_bytes(workspace_id)
+        head = bytearray()
+
+        async def checked() -> AsyncIterator[bytes]:
+            total = 0
+            async for chunk in chunks:
+                total += len(chunk)
+                if total > self.policy.max_file_size:
+                    raise FileTooLarge(
+                        f"File is larger than the {self.policy.max_file_size}-byte limit of this server."
+                    )
+                if room is not None and total > room:
+                    raise QuotaExceeded(self._quota_message())
+                if len(head) < SNIFF_BYTES:
+                    head.extend(chunk[: SNIFF_BYTES - len(head)])
+                yield chunk
+
+        file_id, created_at_us = self.clock.new_file_id()
+        info = await self.blobs.put(file_id, checked())
+        mime_type = detect_mime_type(content_type, name, bytes(head), complete=info.size <= SNIFF_BYTES)
+        return StagedUpload(
+            principal=principal,
+            file_id=file_id,
+            created_at_us=created_at_us,
+            filename=name or default_filename(mime_type),
+            mime_type=mime_type,
+            size_bytes=info.size,
+            checksum=info.checksum,
+            downloadable=self.policy.uploads_downloadable if downloadable is None else downloadable,
+            scope_id=scope_id,
+        )
+
+    def _quota_message(self) -> str:
+        return f"This workspace's storage quota of {self.policy.workspace_quota} bytes is exhausted."
+
+    async def commit(self, staged: StagedUpload, *, expires_in_seconds: int | None = None) -> FileRecord:
+        record = FileRecord(
+            id=staged.file_id,
+            workspace_id=staged.principal.workspace.id,
+            filename=staged.filename,
+            mime_type=staged.mime_type,
+            size_bytes=staged.size_bytes,
+            created_at_us=staged.created_at_us,
+            downloadable=staged.downloadable,
+            checksum=staged.checksum,
+            scope_id=staged.scope_id,
+            expires_at_us=None
+            if expires_in_seconds is None
+            else staged.created_at_us + expires_in_seconds * 1_000_000,
+        )
+        if not await self.metadata.insert_file(record, self.policy.workspace_quota):
+            raise QuotaExceeded(self._quota_message())
+        return record
+
+    async def discard(self, staged: StagedUpload) -> None:
+        try:
+            await self.blobs.delete(staged.file_id)
+        except BackendUnavailable:
+            log.warning("could not remove the blob of abandoned upload %s; gc will", staged.file_id)
+
+    # -- read
+    async def get(self, principal: Principal, file_id: str) -> FileRecord:
+        record = (
+            await self.metadata.get_file(principal.workspace.id, file_id) if is_file_id(file_id) else None
+        )
+        if record is None:
+            raise NotFound(f"File not found: {_show_id(file_id)}")
+        return record
+
+    def _page_size(self, limit: int | None) -> int:
+        if limit is None:
+            return DEFAULT_PAGE_SIZE
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}.")
+        return limit
+
+    async def list_beta(
+        self,
+        principal: Principal,
+        *,
+        limit: int | None = None,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        scope_id: str | None = None,
+    ) -> FilePage:
+        """Both ``after_id`` and ``before_id``: the files strictly between them, newest first."""
+        for name, value in (("after_id", after_id), ("before_id", before_id)):
+            if value is not None and not is_file_id(value):
+                raise InvalidRequest(f"{name} must be a file id returned by this API.")
+        return await self.metadata.list_files(
+            principal.workspace.id,
+            limit=self._page_size(limit),
+            after_id=after_id,
+            before_id=before_id,
+            scope_id=scope_id,
+        )
+
+    async def list_ga(
+        self, principal: Principal, *, limit: int | None = None, page: str | None = None
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page and the cursor of the next (None on the last page)."""
+        workspace_id = principal.workspace.id
+        after_id = self.cursors.open(workspace_id, page) if page is not None else None
+        result = await self.metadata.list_files(workspace_id, limit=self._page_size(limit), after_id=after_id)
+        next_page = self.cursors.seal(workspace_id, result.files[-1].id) if result.has_more else None
+        return result.files, next_page
+
+    async def list_ids(self, principal: Principal, file_ids: Sequence[str]) -> list[FileRecord]:
+        unique = list(dict.fromkeys(file_ids))
+        if len(unique) > MAX_IDS:
+            raise InvalidRequest(f"ids accepts at most {MAX_IDS} distinct ids, got {len(unique)}.")
+        wanted = [i for i in unique if is_file_id(i)]
+        return await self.metadata.get_files(principal.workspace.id, wanted)
+
+    async def downloadable(self, principal: Principal, file_id: str) -> FileRecord:
+        """The file, if its content may be downloaded now."""
+        record = await self.get(principal, file_id)
+        if record.is_expired(self.clock.now_us()):
+            raise FileExpired(record.id)
+        if not record.downloadable:
+            raise FileNotDownloadable(record.id)
+        return record
+
+    def content_path(self, record: FileRecord) -> str | None:
+        return self.blobs.local_path(record.id)
+
+    async def content(self, record: FileRecord, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
+        try:
+            return await self.blobs.open(record.id, byte_range)
+        except BlobNotFound:
+            log.error("file %s has metadata but no stored content", record.id)
+            raise CorruptBlob(f"The stored content of {record.id} is missing.") from None
+
+    # -- delete
+    async def delete(self, principal: Principal, file_id: str) -> str:
+        record = (
+            await self.metadata.hide_file(principal.workspace.id, file_id, self.clock.now_us())
+            if is_file_id(file_id)
+            else None
+        )
+        if record is None:
+            raise NotFound(f"File not found: {_show_id(file_id)}")
+        try:
+            await self.blobs.delete(record.id)
+            await self.metadata.purge_file(record.id)
+        except BackendUnavailable:
+            log.warning("file %s is deleted but its blob is not yet removed; the sweeper will", record.id)
+        return record.id
+
+    async def sweep_deleted(self, batch: int = 500) -> int:
+        """Finish deletes a crash or an outage interrupted. Returns how many were finished."""
+        done = 0
+        for file_id in await self.metadata.hidden_file_ids(batch):
+            await self.blobs.delete(file_id)
+            await self.metadata.purge_file(file_id)
+            done += 1
+        return done
