@@ -20,7 +20,11 @@ from filesapi.config import Settings
 from filesapi.http.routes import AppState
 
 GA_HEADERS = {"authorization": "Bearer test-key", "anthropic-version": "2026-10-21"}
-BETA_HEADERS = {"x-api-key": "test-key", "anthropic-version": "2023-06-01", "anthropic-beta": "files-api-2025-04-14"}
+BETA_HEADERS = {
+    "x-api-key": "test-key",
+    "anthropic-version": "2023-06-01",
+    "anthropic-beta": "files-api-2025-04-14",
+}
 
 
 def backend_settings(backend: str, tmp_path: Path, **overrides: object) -> Settings:
@@ -39,8 +43,12 @@ class Api:
     http: httpx.AsyncClient
 
     async def upload(
-        self, data: bytes = b"hello", filename: str | None = "hello.txt", content_type: str = "text/plain",
-        headers: dict[str, str] | None = None, **fields: str,
+        self,
+        data: bytes = b"hello",
+        filename: str | None = "hello.txt",
+        content_type: str = "text/plain",
+        headers: dict[str, str] | None = None,
+        **fields: str,
     ) -> httpx.Response:
         file = (filename, data, content_type) if filename is not None else ("", data, content_type)
         return await self.http.post("/v1/files", files={"file": file}, data=fields or None, headers=headers)
@@ -51,7 +59,9 @@ async def make_api(tmp_path: Path) -> AsyncIterator[object]:
     """``await make_api(backend="memory", **settings)`` -> Api. Closed after the test."""
     async with AsyncExitStack() as stack:
 
-        async def make(backend: str = "memory", headers: dict[str, str] | None = None, **overrides: object) -> Api:
+        async def make(
+            backend: str = "memory", headers: dict[str, str] | None = None, **overrides: object
+        ) -> Api:
             settings = backend_settings(backend, tmp_path / f"b{len(stack._exit_callbacks)}", **overrides)
             state = await stack.enter_async_context(open_state(settings))
             app = build_app(state)

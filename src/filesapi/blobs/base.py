@@ -87,7 +87,7 @@ class BlobStore(ABC):
     async def exists(self, key: str) -> bool: ...
 
     @abstractmethod
-    def keys(self) -> AsyncIterator[str]:
+    def iter_keys(self) -> AsyncIterator[str]:
         """Every stored key, in no particular order (for sweeping)."""
 
     def local_path(self, key: str) -> str | None:

@@ -189,7 +189,7 @@ class LocalBlobStore(BlobStore):
     async def exists(self, key: str) -> bool:
         return await self._run(self._path(check_key(key)).is_file)
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def iter_keys(self) -> AsyncIterator[str]:
         def scan() -> list[str]:
             return [p.name for shard in self._blobs.iterdir() if shard.is_dir() for p in shard.iterdir()]
 

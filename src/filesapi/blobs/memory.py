@@ -40,7 +40,7 @@ class MemoryBlobStore(BlobStore):
     async def exists(self, key: str) -> bool:
         return check_key(key) in self._blobs
 
-    async def keys(self) -> AsyncIterator[str]:
+    async def iter_keys(self) -> AsyncIterator[str]:
         for key in list(self._blobs):
             yield key
 

@@ -34,12 +34,11 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     first, last = match.groups()
     if first:
         start = int(first)
-        end = int(last) if last else size - 1
-        if end < start:
+        if last and int(last) < start:
             return None  # invalid: ignore the header
         if start >= size:
             raise RangeNotSatisfiable
-        return ByteRange(start, min(end, size - 1))
+        return ByteRange(start, min(int(last), size - 1) if last else size - 1)
     if not last:
         return None
     suffix = int(last)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Quick start, command 2: run the whole test suite (lint, types, every test, real backends and SDKs).
+# Installs what it needs first. Extra arguments go to pytest (e.g. -k paging, -x).
+source "$(dirname "$0")/_bootstrap.sh"
+ensure_venv "[test]"
+
+# The beta-era Python SDK lives in its own venv beside the newest one.
+OLD_SDK=.venv-sdk-1.1.0
+if [ ! -x "$OLD_SDK/bin/python" ] || ! "$OLD_SDK/bin/python" -c 'import anthropic' 2>/dev/null; then
+  echo "==> creating $OLD_SDK (anthropic==1.1.0)" >&2
+  .venv/bin/python -m venv "$OLD_SDK"
+  "$OLD_SDK/bin/python" -m pip install --quiet anthropic==1.1.0
+fi
+export FILESAPI_OLD_SDK_PYTHON="$ROOT/$OLD_SDK/bin/python"
+
+echo "==> ruff" >&2
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+echo "==> mypy --strict" >&2
+.venv/bin/mypy
+echo "==> pytest" >&2
+exec .venv/bin/python -m pytest "$@"
