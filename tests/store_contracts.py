@@ -96,6 +96,14 @@ class BlobStoreTests:
             await store.put(key, _chunks(key.encode()))
         assert sorted([k async for k in store.iter_keys()]) == ["file_k1", "file_k2", "file_k3"]
 
+    async def test_check_passes_on_a_working_store(self, store: BlobStore) -> None:
+        await store.check()
+
+    async def test_sweep_incomplete_keeps_finished_blobs(self, store: BlobStore) -> None:
+        await store.put("file_done", _chunks(b"done"))
+        await store.sweep_incomplete(0)
+        assert await _read(store, "file_done") == b"done"
+
     @pytest.mark.parametrize("key", ["../x", "a/b", "", "x" * 200, "file_é"])
     async def test_refuses_unsafe_keys(self, store: BlobStore, key: str) -> None:
         with pytest.raises(ValueError):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from filesapi.blobs import BlobStore, LocalBlobStore, MemoryBlobStore, open_blob_store
+from filesapi.errors import BackendUnavailable
 from filesapi.metadata import MetadataStore, open_metadata_store
 from store_contracts import BlobStoreTests, MetadataStoreTests
 
@@ -32,6 +36,20 @@ class TestLocalBlobStore(BlobStoreTests):
         assert list((store.root / "tmp").iterdir()) == []
         assert store.local_path("file_xyz") == str(store.root / "blobs" / "yz" / "file_xyz")
         assert store.local_path("file_missing") is None
+
+    async def test_sweep_incomplete_removes_old_temp_files(self, store: LocalBlobStore) -> None:
+        stale = store.root / "tmp" / "file_old.1234.part"
+        stale.write_bytes(b"half")
+        os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        fresh = store.root / "tmp" / "file_new.5678.part"
+        fresh.write_bytes(b"writing")
+        assert await store.sweep_incomplete(3600) == 1
+        assert not stale.exists() and fresh.exists()
+
+    async def test_check_fails_when_the_folder_is_gone(self, store: LocalBlobStore) -> None:
+        shutil.rmtree(store.root)
+        with pytest.raises(BackendUnavailable):
+            await store.check()
 
 
 class TestMemoryMetadataStore(MetadataStoreTests):

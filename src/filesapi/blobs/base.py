@@ -90,6 +90,15 @@ class BlobStore(ABC):
     def iter_keys(self) -> AsyncIterator[str]:
         """Every stored key, in no particular order (for sweeping)."""
 
+    @abstractmethod
+    async def check(self) -> None:
+        """Raise ``BackendUnavailable`` unless the store can be used right now (for /readyz)."""
+
+    async def sweep_incomplete(self, older_than_seconds: float) -> int:
+        """Remove what interrupted writes left (temp files, unfinished multipart uploads) that is
+        older than ``older_than_seconds``. Returns how many were removed."""
+        return 0
+
     def local_path(self, key: str) -> str | None:
         """A filesystem path the HTTP server may send directly (sendfile), when the store has one."""
         return None

@@ -15,6 +15,7 @@ import asyncio
 import errno
 import os
 import secrets
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -195,6 +196,25 @@ class LocalBlobStore(BlobStore):
 
         for key in await self._run(scan):
             yield key
+
+    async def check(self) -> None:
+        def probe() -> None:
+            if not (self._blobs.is_dir() and os.access(self._tmp, os.W_OK)):
+                raise OSError(errno.EACCES, f"{self.root} is not a writable blob folder")
+
+        await self._run(probe)
+
+    async def sweep_incomplete(self, older_than_seconds: float) -> int:
+        def sweep() -> int:
+            cutoff = time.time() - older_than_seconds
+            removed = 0
+            for path in self._tmp.iterdir():
+                if path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+                    removed += 1
+            return removed
+
+        return await self._run(sweep)
 
     def local_path(self, key: str) -> str | None:
         path = self._path(check_key(key))

@@ -40,6 +40,9 @@ class MemoryBlobStore(BlobStore):
     async def exists(self, key: str) -> bool:
         return check_key(key) in self._blobs
 
+    async def check(self) -> None:
+        return None
+
     async def iter_keys(self) -> AsyncIterator[str]:
         for key in list(self._blobs):
             yield key
