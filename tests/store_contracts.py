@@ -232,9 +232,58 @@ class MetadataStoreTests:
         assert await store.hide_file(ws.id, file_id, 43) is None
         assert await store.get_file(ws.id, file_id) is None
         assert await store.used_bytes(ws.id) == 0
-        assert await store.hidden_file_ids(10) == [file_id]
+        assert await store.claim_hidden(10, now_us=100, lease_us=50) == [file_id]
         await store.purge_file(file_id)
-        assert await store.hidden_file_ids(10) == []
+        assert await store.claim_hidden(10, now_us=1000, lease_us=50) == []
+        assert await store.existing_ids([file_id]) == set()
+
+    async def test_claims_are_leased(self, store: MetadataStore, clock: IdClock) -> None:
+        ws = await store.ensure_workspace("l")
+        ids = await self._add(store, clock, ws.id, 5)
+        for file_id in ids:
+            await store.hide_file(ws.id, file_id, 1)
+        first = await store.claim_hidden(3, now_us=100, lease_us=50)
+        second = await store.claim_hidden(10, now_us=120, lease_us=50)
+        assert sorted(first + second) == sorted(ids)
+        assert not set(first) & set(second)
+        assert await store.claim_hidden(10, now_us=149, lease_us=50) == []
+        assert sorted(await store.claim_hidden(10, now_us=171, lease_us=50)) == sorted(ids)
+
+    async def test_concurrent_claims_never_overlap(self, store: MetadataStore, clock: IdClock) -> None:
+        ws = await store.ensure_workspace("c")
+        ids = await self._add(store, clock, ws.id, 40)
+        for file_id in ids:
+            await store.hide_file(ws.id, file_id, 1)
+        claims = await asyncio.gather(*(store.claim_hidden(7, now_us=10, lease_us=1000) for _ in range(8)))
+        flat = [i for claim in claims for i in claim]
+        assert sorted(flat) == sorted(ids)
+
+    async def test_expired_claim_and_purge(self, store: MetadataStore, clock: IdClock) -> None:
+        ws = await store.ensure_workspace("e")
+        (expiring,) = await self._add(store, clock, ws.id, 1, expires_at_us=500, size=70)
+        (lasting,) = await self._add(store, clock, ws.id, 1, size=30)
+        assert await store.claim_expired(10, now_us=499, lease_us=10) == []
+        claimed = await store.claim_expired(10, now_us=500, lease_us=10)
+        assert [r.id for r in claimed] == [expiring]
+        await store.mark_purged(expiring, 501)
+        await store.mark_purged(expiring, 502)  # twice releases once
+        assert await store.used_bytes(ws.id) == 30
+        assert await store.get_file(ws.id, expiring) is not None  # metadata stays
+        assert await store.claim_expired(10, now_us=10_000, lease_us=10) == []
+        await store.hide_file(ws.id, expiring, 600)  # deleting it later releases nothing again
+        assert await store.used_bytes(ws.id) == 30
+        assert await store.existing_ids([expiring, lasting, "file_nope"]) == {expiring, lasting}
+
+    async def test_exclusive(self, store: MetadataStore) -> None:
+        async with store.exclusive("job") as first:
+            assert first
+            async with store.exclusive("job") as second:
+                assert not second
+            async with store.exclusive("other") as third:
+                assert third
+        async with store.exclusive("job") as again:
+            assert again
+        await store.check()
 
     async def test_purge_never_removes_a_visible_file(self, store: MetadataStore, clock: IdClock) -> None:
         ws = await store.ensure_workspace("v")

@@ -9,10 +9,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 
 from filesapi.blobs import BlobStore, LocalBlobStore, MemoryBlobStore, open_blob_store
 from filesapi.errors import BackendUnavailable
-from filesapi.metadata import MetadataStore, open_metadata_store
+from filesapi.metadata import MetadataStore, open_metadata_store, schema
+from servers_pg import PostgresServer
 from store_contracts import BlobStoreTests, MetadataStoreTests
 
 
@@ -66,6 +69,34 @@ class TestSqliteMetadataStore(MetadataStoreTests):
         store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
         yield store
         await store.close()
+
+
+class TestPostgresMetadataStore(MetadataStoreTests):
+    @pytest.fixture
+    async def store(self, postgres_server: PostgresServer) -> AsyncIterator[MetadataStore]:
+        store = await open_metadata_store(postgres_server.create_database())
+        yield store
+        await store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_migrations_build_exactly_the_declared_schema(
+    backend: str, tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path}/m.db"
+        if backend == "sqlite"
+        else postgres_server.create_database(migrated=False)
+    )
+    store = await open_metadata_store(url)
+    try:
+        async with store.engine.connect() as conn:  # type: ignore[attr-defined]
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), schema.metadata)
+            )
+    finally:
+        await store.close()
+    assert diff == []
 
 
 def test_blob_urls(tmp_path: Path) -> None:

@@ -56,9 +56,9 @@ async def _sweep_forever(service: FileService) -> None:
     while True:
         await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
         try:
-            finished = await service.sweep_deleted()
-            if finished:
-                log.info("sweeper finished %d interrupted deletes", finished)
+            report = await service.sweep()
+            if report:
+                log.info("sweeper: %s", report)
         except BackendUnavailable as exc:
             log.warning("sweeper skipped a round: %s", exc.message)
 

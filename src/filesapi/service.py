@@ -24,7 +24,7 @@ from filesapi.errors import (
     NotFound,
     QuotaExceeded,
 )
-from filesapi.ids import IdClock, is_file_id
+from filesapi.ids import IdClock, file_id_timestamp_us, is_file_id
 from filesapi.metadata import MetadataStore
 from filesapi.mime import SNIFF_BYTES, clean_filename, default_filename, detect_mime_type
 from filesapi.models import FilePage, FileRecord, Principal
@@ -38,6 +38,7 @@ __all__ = [
     "FileService",
     "Policy",
     "StagedUpload",
+    "SweepReport",
 ]
 
 log = logging.getLogger("filesapi.service")
@@ -48,6 +49,22 @@ MAX_IDS = 100
 MIN_EXPIRES_IN_SECONDS = 3600
 MAX_EXPIRES_IN_SECONDS = 7_776_000
 _MAX_SCOPE_ID = 255
+ORPHAN_GRACE_SECONDS = 24 * 3600.0
+_SWEEP_BATCH = 500
+_LEASE_US = 5 * 60 * 1_000_000
+
+
+@dataclass
+class SweepReport:
+    deletes_finished: int = 0
+    expired_purged: int = 0
+    orphans_removed: int = 0
+    incomplete_removed: int = 0
+
+    def __bool__(self) -> bool:
+        return any(
+            (self.deletes_finished, self.expired_purged, self.orphans_removed, self.incomplete_removed)
+        )
 
 
 @dataclass(frozen=True)
@@ -271,11 +288,50 @@ class FileService:
             log.warning("file %s is deleted but its blob is not yet removed; the sweeper will", record.id)
         return record.id
 
-    async def sweep_deleted(self, batch: int = 500) -> int:
-        """Finish deletes a crash or an outage interrupted. Returns how many were finished."""
-        done = 0
-        for file_id in await self.metadata.hidden_file_ids(batch):
+    # -- background sweeping (every replica may run it at once)
+    async def sweep(self, *, orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS) -> SweepReport:
+        """One round: finish interrupted deletes, purge the content of expired files, remove blobs
+        no row knows (left by a crash between storing the bytes and committing the row) and
+        unfinished uploads. Rows are claimed with leases and orphan collection runs under a
+        database-wide lock, so replicas sweeping at once never do the same work twice."""
+        report = SweepReport()
+        now = self.clock.now_us()
+        for file_id in await self.metadata.claim_hidden(_SWEEP_BATCH, now, _LEASE_US):
             await self.blobs.delete(file_id)
             await self.metadata.purge_file(file_id)
-            done += 1
-        return done
+            report.deletes_finished += 1
+        for record in await self.metadata.claim_expired(_SWEEP_BATCH, now, _LEASE_US):
+            await self.blobs.delete(record.id)
+            await self.metadata.mark_purged(record.id, now)
+            report.expired_purged += 1
+        async with self.metadata.exclusive("filesapi-orphan-gc") as mine:
+            if mine:
+                report.orphans_removed = await self._remove_orphans(now, orphan_grace_seconds)
+                report.incomplete_removed = await self.blobs.sweep_incomplete(orphan_grace_seconds)
+        return report
+
+    async def _remove_orphans(self, now_us: int, grace_seconds: float) -> int:
+        # The id says when the upload began; a blob without a row younger than the grace period
+        # may belong to an upload that is about to commit its row.
+        cutoff = now_us - int(grace_seconds * 1_000_000)
+        removed = 0
+        batch: list[str] = []
+
+        async def flush() -> int:
+            known = await self.metadata.existing_ids(batch)
+            orphans = [key for key in batch if key not in known]
+            for key in orphans:
+                await self.blobs.delete(key)
+            batch.clear()
+            return len(orphans)
+
+        async for key in self.blobs.iter_keys():
+            if is_file_id(key) and file_id_timestamp_us(key) < cutoff:
+                batch.append(key)
+                if len(batch) >= _SWEEP_BATCH:
+                    removed += await flush()
+        if batch:
+            removed += await flush()
+        if removed:
+            log.warning("removed %d blobs that no file row refers to", removed)
+        return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 
 from filesapi.models import ApiKey, FilePage, FileRecord, Workspace
 
@@ -64,16 +65,39 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def hide_file(self, workspace_id: str, file_id: str, now_us: int) -> FileRecord | None:
-        """Mark the file deleted and release its bytes from the workspace's usage, atomically.
-        Returns the file, or None when it was not visible."""
+        """Mark the file deleted and release its bytes from the workspace's usage (unless an expiry
+        purge already did), atomically. Returns the file, or None when it was not visible."""
 
     @abstractmethod
     async def purge_file(self, file_id: str) -> None:
         """Forget a hidden file's row (after its blob is gone)."""
 
+    # -- sweeping (safe to run on every replica at once: rows are claimed with a lease)
     @abstractmethod
-    async def hidden_file_ids(self, limit: int) -> list[str]:
-        """Ids of hidden rows whose blobs may still exist (left by a crash mid-delete)."""
+    async def claim_hidden(self, limit: int, now_us: int, lease_us: int) -> list[str]:
+        """Claim up to ``limit`` hidden rows (deletes a crash or an outage interrupted) for
+        ``lease_us``; no other caller gets the same rows until the lease runs out."""
+
+    @abstractmethod
+    async def claim_expired(self, limit: int, now_us: int, lease_us: int) -> list[FileRecord]:
+        """Claim visible files that expired and still have their content."""
+
+    @abstractmethod
+    async def mark_purged(self, file_id: str, now_us: int) -> None:
+        """Record that an expired file's content is gone, and release its bytes from the quota."""
+
+    @abstractmethod
+    async def existing_ids(self, file_ids: Sequence[str]) -> set[str]:
+        """Which of ``file_ids`` have a row (visible or hidden)."""
+
+    @abstractmethod
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Try to take a lock named ``name`` shared by every process using this database; yields
+        whether this caller holds it (never waits)."""
+
+    @abstractmethod
+    async def check(self) -> None:
+        """Raise ``BackendUnavailable`` unless the database answers (for /readyz)."""
 
     # -- keys
     @abstractmethod

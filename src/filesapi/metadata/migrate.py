@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filesapi.metadata.base import SchemaOutOfDate
@@ -47,6 +47,9 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Replicas started together queue here; each then upgrades from what it finds.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7263550118)"))
         await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
 
 

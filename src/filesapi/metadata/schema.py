@@ -6,13 +6,15 @@ migrated database matches these tables exactly.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, MetaData, String, Table, Text, text
 
 __all__ = ["api_keys", "files", "metadata", "server_secrets", "workspaces"]
 
 metadata = MetaData()
 
 # Ids sort bytewise (base58 in ASCII order); PostgreSQL's default collation does not, so pin "C".
+_HIDDEN = text("deleted_at_us IS NOT NULL")
+_EXPIRING = text("expires_at_us IS NOT NULL AND purged_at_us IS NULL")
 _Id = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 workspaces = Table(
@@ -50,8 +52,14 @@ files = Table(
     Column("expires_at_us", BigInteger, nullable=True),
     # Set when a delete hid the row; the row goes once its blob is gone (a crash in between is swept).
     Column("deleted_at_us", BigInteger, nullable=True),
+    # Set when the content of an expired file was removed (its metadata stays readable).
+    Column("purged_at_us", BigInteger, nullable=True),
+    # A sweeper's claim on the row until then, so replicas never sweep the same row at once.
+    Column("lease_until_us", BigInteger, nullable=True),
     Index("ix_files_workspace_id_id", "workspace_id", "id"),
     Index("ix_files_workspace_id_scope_id_id", "workspace_id", "scope_id", "id"),
+    Index("ix_files_hidden", "id", sqlite_where=_HIDDEN, postgresql_where=_HIDDEN),
+    Index("ix_files_expiring", "expires_at_us", sqlite_where=_EXPIRING, postgresql_where=_EXPIRING),
 )
 
 server_secrets = Table(

@@ -7,6 +7,7 @@ driver exception.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, nullcontext
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import event, insert, or_, select, update
+from sqlalchemy import event, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -46,8 +47,19 @@ def create_engine_for_url(url: str) -> AsyncEngine:
             raise ValueError(f"metadata URL {url!r} has no path")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
+    elif parts.scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        return create_async_engine(
+            "postgresql+asyncpg://" + url.split("://", 1)[1],
+            pool_pre_ping=True,  # a connection the database dropped is replaced, not handed out
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=10,
+            connect_args={"timeout": 5, "command_timeout": 30},
+        )
     else:
-        raise ValueError(f"unsupported metadata URL {url!r} (use sqlite:///path or memory://)")
+        raise ValueError(
+            f"unsupported metadata URL {url!r} (use sqlite:///path, postgresql://user@host/db or memory://)"
+        )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -101,11 +113,12 @@ class SqlMetadataStore(MetadataStore):
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._is_sqlite = engine.dialect.name == "sqlite"
-        in_memory = engine.url.database in (None, "", ":memory:")
+        in_memory = self._is_sqlite and engine.url.database in (None, "", ":memory:")
         # SQLite has one writer at a time; queueing writers here beats spinning on its busy lock.
         # In memory all calls share one connection, so reads queue too.
         self._write_lock = asyncio.Lock() if self._is_sqlite else None
         self._read_lock = self._write_lock if in_memory else None
+        self._named_locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     async def open(cls, url: str, *, upgrade: bool = False) -> SqlMetadataStore:
@@ -247,11 +260,12 @@ class SqlMetadataStore(MetadataStore):
             if row is None:
                 return None
             record = _file(row)
-            await conn.execute(
-                update(workspaces)
-                .where(workspaces.c.id == workspace_id)
-                .values(used_bytes=workspaces.c.used_bytes - record.size_bytes)
-            )
+            if row._mapping["purged_at_us"] is None:  # an expiry purge already released the bytes
+                await conn.execute(
+                    update(workspaces)
+                    .where(workspaces.c.id == workspace_id)
+                    .values(used_bytes=workspaces.c.used_bytes - record.size_bytes)
+                )
         return record
 
     async def purge_file(self, file_id: str) -> None:
@@ -260,10 +274,78 @@ class SqlMetadataStore(MetadataStore):
                 files.delete().where(files.c.id == file_id, files.c.deleted_at_us.is_not(None))
             )
 
-    async def hidden_file_ids(self, limit: int) -> list[str]:
-        query = select(files.c.id).where(files.c.deleted_at_us.is_not(None)).limit(limit)
+    async def _claim(self, condition: Any, limit: int, now_us: int, lease_us: int) -> list[Row[Any, Any]]:
+        claimable = condition & or_(files.c.lease_until_us.is_(None), files.c.lease_until_us < now_us)
+        # SKIP LOCKED: replicas sweeping at once each take different rows (SQLite ignores it and
+        # serializes writers instead).
+        pick = (
+            select(files).where(claimable).order_by(files.c.id).limit(limit).with_for_update(skip_locked=True)
+        )
+        async with self._begin(write=True) as conn:
+            rows = list((await conn.execute(pick)).all())
+            if rows:
+                await conn.execute(
+                    update(files)
+                    .where(files.c.id.in_([r._mapping["id"] for r in rows]))
+                    .values(lease_until_us=now_us + lease_us)
+                )
+        return rows
+
+    async def claim_hidden(self, limit: int, now_us: int, lease_us: int) -> list[str]:
+        rows = await self._claim(files.c.deleted_at_us.is_not(None), limit, now_us, lease_us)
+        return [r._mapping["id"] for r in rows]
+
+    async def claim_expired(self, limit: int, now_us: int, lease_us: int) -> list[FileRecord]:
+        expired = _VISIBLE & files.c.purged_at_us.is_(None) & (files.c.expires_at_us <= now_us)
+        return [_file(r) for r in await self._claim(expired, limit, now_us, lease_us)]
+
+    async def mark_purged(self, file_id: str, now_us: int) -> None:
+        mark = (
+            update(files)
+            .where(files.c.id == file_id, files.c.purged_at_us.is_(None))
+            .values(purged_at_us=now_us)
+            .returning(files.c.workspace_id, files.c.size_bytes, files.c.deleted_at_us)
+        )
+        async with self._begin(write=True) as conn:
+            row = (await conn.execute(mark)).first()
+            if row is not None and row.deleted_at_us is None:  # a hidden file's bytes were released already
+                await conn.execute(
+                    update(workspaces)
+                    .where(workspaces.c.id == row.workspace_id)
+                    .values(used_bytes=workspaces.c.used_bytes - row.size_bytes)
+                )
+
+    async def existing_ids(self, file_ids: Sequence[str]) -> set[str]:
+        if not file_ids:
+            return set()
         async with self._begin(write=False) as conn:
-            return list((await conn.scalars(query)).all())
+            found = await conn.scalars(select(files.c.id).where(files.c.id.in_(list(file_ids))))
+            return set(found.all())
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        if self._is_sqlite:
+            lock = self._named_locks.setdefault(name, asyncio.Lock())
+            if lock.locked():
+                yield False
+                return
+            async with lock:
+                yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with _translated():
+            async with self.engine.connect() as conn:
+                got = bool(await conn.scalar(select(func.pg_try_advisory_lock(key))))
+                try:
+                    yield got
+                finally:
+                    if got:
+                        await conn.scalar(select(func.pg_advisory_unlock(key)))
+                    await conn.commit()
+
+    async def check(self) -> None:
+        async with self._begin(write=False) as conn:
+            await conn.scalar(select(1))
 
     # -- keys
     async def add_key(self, key: ApiKey) -> None:
