@@ -46,7 +46,9 @@ async def test_upload_returns_ga_metadata(api: Api) -> None:
         "created_at",
         "downloadable",
         "expires_at",
+        "scope",
     }
+    assert body["scope"] is None
     assert ID_SHAPE.fullmatch(body["id"])
     assert TIME_SHAPE.fullmatch(body["created_at"])
     assert body["type"] == "file"
@@ -78,9 +80,7 @@ async def test_metadata_round_trip_in_both_dialects(api: Api) -> None:
     ga = (await api.http.get(f"/v1/files/{created['id']}")).json()
     assert ga == created
     beta = (await api.http.get(f"/v1/files/{created['id']}?beta=true", headers=BETA_HEADERS)).json()
-    assert {k: v for k, v in beta.items() if k != "scope"} == {
-        k: v for k, v in ga.items() if k != "expires_at"
-    }
+    assert beta == {k: v for k, v in ga.items() if k != "expires_at"}
 
 
 async def test_ids_are_strictly_increasing(api: Api) -> None:
@@ -438,7 +438,7 @@ async def test_beta_after_and_before_paging(api: Api) -> None:
 
 async def test_beta_empty_page_has_null_ids(api: Api) -> None:
     body = (await api.http.get("/v1/files", headers=BETA_HEADERS)).json()
-    assert body == {"data": [], "first_id": None, "last_id": None, "has_more": False}
+    assert body == {"data": [], "first_id": None, "last_id": None, "has_more": False, "next_page": None}
 
 
 async def test_beta_after_and_before_together_select_files_between(api: Api) -> None:
@@ -466,6 +466,46 @@ async def test_beta_scope_filter(api: Api) -> None:
     assert scoped.json()["scope"] == {"type": "session", "id": "sesn_abc"}
     body = (await api.http.get("/v1/files", params={"scope_id": "sesn_abc"}, headers=BETA_HEADERS)).json()
     assert [f["id"] for f in body["data"]] == [scoped.json()["id"]]
+
+
+async def test_ga_scope_filter_and_scope_field(api: Api) -> None:
+    # The newest SDK's client.beta.files sends scope_id on the GA wire (no beta header).
+    await api.upload(b"unscoped")
+    made = [
+        (
+            await api.http.post(
+                "/v1/admin/files?scope_id=sesn_q", files={"file": (f"{i}.txt", b"x", "text/plain")}
+            )
+        ).json()["id"]
+        for i in range(3)
+    ]
+    first = (await api.http.get("/v1/files", params={"scope_id": "sesn_q", "limit": 2})).json()
+    assert [f["id"] for f in first["data"]] == made[::-1][:2]
+    assert all(f["scope"] == {"type": "session", "id": "sesn_q"} for f in first["data"])
+    rest = (
+        await api.http.get("/v1/files", params={"scope_id": "sesn_q", "limit": 2, "page": first["next_page"]})
+    ).json()
+    assert [f["id"] for f in rest["data"]] == [made[0]]
+    assert rest["next_page"] is None
+
+
+async def test_beta_answers_also_carry_a_next_page_cursor(api: Api) -> None:
+    ids = await _upload_many(api, 5)
+    first = (await api.http.get("/v1/files", params={"limit": 2}, headers=BETA_HEADERS)).json()
+    assert first["has_more"] and first["next_page"].startswith("page_")
+    seen = [f["id"] for f in first["data"]]
+    page = first["next_page"]
+    while page:
+        body = (
+            await api.http.get("/v1/files", params={"limit": 2, "page": page}, headers=BETA_HEADERS)
+        ).json()
+        seen += [f["id"] for f in body["data"]]
+        page = body["next_page"]
+    assert seen == ids[::-1]
+    mixed = await api.http.get(
+        "/v1/files", params={"page": first["next_page"], "after_id": ids[0]}, headers=BETA_HEADERS
+    )
+    assert_envelope(mixed, 400, "invalid_request_error")
 
 
 async def test_ga_ids_filter(api: Api) -> None:

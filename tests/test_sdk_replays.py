@@ -391,13 +391,13 @@ def assert_file(obj: Any, dialect: str) -> dict[str, Any]:
     assert type(obj["size_bytes"]) is int and obj["size_bytes"] >= 0
     parse_time(obj["created_at"])
     assert type(obj["downloadable"]) is bool
+    # Both dialects show scope (the newest SDK's beta.files reads it off the GA wire); only GA
+    # shows expires_at.
+    assert obj["scope"] is None or (obj["scope"]["type"] == "session" and isinstance(obj["scope"]["id"], str))
     if dialect == BETA:
-        assert "scope" in obj and "expires_at" not in obj, obj
-        assert obj["scope"] is None or (
-            obj["scope"]["type"] == "session" and isinstance(obj["scope"]["id"], str)
-        )
+        assert "expires_at" not in obj, obj
     else:
-        assert "expires_at" in obj and "scope" not in obj, obj
+        assert "expires_at" in obj, obj
         if obj["expires_at"] is not None:
             parse_time(obj["expires_at"])
     return obj
@@ -415,16 +415,16 @@ def page_reply(reply: Reply, dialect: str) -> dict[str, Any]:
     for item in page["data"]:
         assert_file(item, dialect)
     ids = [f["id"] for f in page["data"]]
+    # Beta answers carry next_page too (the newest SDK's beta.files pages by cursor only).
+    assert page["next_page"] is None or (
+        isinstance(page["next_page"], str) and page["next_page"].startswith("page_")
+    )
     if dialect == BETA:
-        assert "next_page" not in page, page
         assert type(page["has_more"]) is bool
         assert page["first_id"] == (ids[0] if ids else None)
         assert page["last_id"] == (ids[-1] if ids else None)
     else:
         assert not {"has_more", "first_id", "last_id"} & set(page), page
-        assert page["next_page"] is None or (
-            isinstance(page["next_page"], str) and page["next_page"].startswith("page_")
-        )
     return page
 
 
@@ -610,7 +610,7 @@ def test_ruby_beta_autopaging_stops_after_page_one_but_after_id_paging_sees_all(
     # empty, so the SDK stops having seen only 20 of the 25 files (its bug, not the server's).
     assert requests == 2
     assert seen == newest_first[:20]
-    assert page == {"data": [], "first_id": None, "last_id": None, "has_more": False}
+    assert page == {"data": [], "first_id": None, "last_id": None, "has_more": False, "next_page": None}
 
     # Manual after_id paging (what a Ruby user has to write) sees every file exactly once.
     manual: list[str] = []
@@ -768,7 +768,7 @@ def test_java_csharp_after_id_loop_sees_every_file_once(wire: Wire, sdk: str) ->
     assert len(seen) == len(set(seen))
     assert seen == every_id(wire)
     assert [i for i in seen if i in set(mine)] == mine[::-1]
-    assert pages[-1] == {"data": [], "first_id": None, "last_id": None, "has_more": False}
+    assert pages[-1] == {"data": [], "first_id": None, "last_id": None, "has_more": False, "next_page": None}
     assert all(p["has_more"] for p in pages[:-2]) and not pages[-2]["has_more"]
     assert all(len(p["data"]) == 10 for p in pages[:-2])
 
@@ -790,7 +790,13 @@ def test_before_id_with_after_id_is_the_files_strictly_between(wire: Wire) -> No
     assert ids(first) == f[19:9:-1] and first["has_more"] is True
     second = between(f[10], f[5])
     assert ids(second) == f[9:5:-1] and second["has_more"] is False
-    assert between(f[6], f[5]) == {"data": [], "first_id": None, "last_id": None, "has_more": False}
+    assert between(f[6], f[5]) == {
+        "data": [],
+        "first_id": None,
+        "last_id": None,
+        "has_more": False,
+        "next_page": None,
+    }
     exactly_full = between(f[16], f[5])  # exactly `limit` files left: a full page, and nothing more
     assert ids(exactly_full) == f[15:5:-1] and exactly_full["has_more"] is False
     # Crossed or equal bounds: an empty page, never an error.

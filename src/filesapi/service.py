@@ -215,36 +215,41 @@ class FileService:
             raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}.")
         return limit
 
-    async def list_beta(
+    async def list_files(
         self,
         principal: Principal,
         *,
         limit: int | None = None,
+        page: str | None = None,
         after_id: str | None = None,
         before_id: str | None = None,
         scope_id: str | None = None,
-    ) -> FilePage:
-        """Both ``after_id`` and ``before_id``: the files strictly between them, newest first."""
+    ) -> tuple[FilePage, str | None]:
+        """One page, newest first, and the opaque cursor of the next (older) page, or None.
+
+        ``page`` is a cursor from a previous answer; ``after_id``/``before_id`` are the beta
+        dialect's keys. Both ``after_id`` and ``before_id``: the files strictly between them.
+        """
         for name, value in (("after_id", after_id), ("before_id", before_id)):
             if value is not None and not is_file_id(value):
                 raise InvalidRequest(f"{name} must be a file id returned by this API.")
-        return await self.metadata.list_files(
-            principal.workspace.id,
+        workspace_id = principal.workspace.id
+        if page is not None:
+            if after_id is not None or before_id is not None:
+                raise InvalidRequest("page cannot be combined with after_id or before_id.")
+            after_id = self.cursors.open(workspace_id, page)
+        result = await self.metadata.list_files(
+            workspace_id,
             limit=self._page_size(limit),
             after_id=after_id,
             before_id=before_id,
             scope_id=scope_id,
         )
-
-    async def list_ga(
-        self, principal: Principal, *, limit: int | None = None, page: str | None = None
-    ) -> tuple[list[FileRecord], str | None]:
-        """One page and the cursor of the next (None on the last page)."""
-        workspace_id = principal.workspace.id
-        after_id = self.cursors.open(workspace_id, page) if page is not None else None
-        result = await self.metadata.list_files(workspace_id, limit=self._page_size(limit), after_id=after_id)
-        next_page = self.cursors.seal(workspace_id, result.files[-1].id) if result.has_more else None
-        return result.files, next_page
+        toward_older = before_id is None or after_id is not None
+        next_page = None
+        if toward_older and result.has_more:
+            next_page = self.cursors.seal(workspace_id, result.files[-1].id)
+        return result, next_page
 
     async def list_ids(self, principal: Principal, file_ids: Sequence[str]) -> list[FileRecord]:
         unique = list(dict.fromkeys(file_ids))

@@ -1,4 +1,5 @@
-"""Blob stores: where file bytes live. Chosen by URL (``memory://``, ``file:///path``).
+"""Blob stores: where file bytes live. Chosen by URL (``memory://``, ``file:///path``,
+``s3://bucket/prefix?endpoint=...&region=...``).
 
 A store knows its backend and nothing about the API's rules. It translates its backend's errors
 into ``BlobNotFound`` or ``filesapi.errors.BackendUnavailable`` at its own edge.
@@ -24,4 +25,10 @@ def open_blob_store(url: str) -> BlobStore:
         if not path:
             raise ValueError(f"blob URL {url!r} has no path")
         return LocalBlobStore(path)
-    raise ValueError(f"unsupported blob store URL {url!r} (use memory:// or file:///path)")
+    if parts.scheme == "s3":
+        from filesapi.blobs.s3 import S3BlobStore  # imported on demand: obstore is not needed locally
+
+        return S3BlobStore.from_url(url)
+    raise ValueError(
+        f"unsupported blob store URL {url!r} (use memory://, file:///path or s3://bucket/prefix?endpoint=...)"
+    )

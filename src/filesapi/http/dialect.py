@@ -44,9 +44,9 @@ def file_json(record: FileRecord, dialect: Dialect) -> dict[str, Any]:
         "created_at": format_time(record.created_at_us),
         "downloadable": record.downloadable,
     }
-    if dialect is Dialect.BETA:
-        body["scope"] = None if record.scope_id is None else {"type": "session", "id": record.scope_id}
-    else:
+    # The newest SDK's beta.files speaks GA on the wire yet reads ``scope``, so GA shows both.
+    body["scope"] = None if record.scope_id is None else {"type": "session", "id": record.scope_id}
+    if dialect is Dialect.GA:
         body["expires_at"] = None if record.expires_at_us is None else format_time(record.expires_at_us)
     return body
 

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from filesapi.auth import Authenticator
-from filesapi.errors import FilesApiError, FileTooLarge, InvalidRequest, PermissionDenied
+from filesapi.errors import BackendUnavailable, FilesApiError, FileTooLarge, InvalidRequest, PermissionDenied
 from filesapi.http.dialect import Dialect, dump, file_json, is_beta
 from filesapi.http.download import (
     BlobResponse,
@@ -183,39 +183,44 @@ async def upload(request: Request) -> Response:
 
 
 async def list_files(request: Request) -> Response:
+    """Beta: after_id/before_id keys and first_id/last_id/has_more, plus ``next_page``/``page``
+    (the newest SDK's ``client.beta.files`` pages only by cursor). GA: ``page`` cursors, ``ids[]``.
+    ``scope_id`` filters in both (the newest SDK sends it without the beta header)."""
     call = await _authorize(request)
     service = _state(request).service
     limit = _query_int(request, "limit")
-    if call.dialect is Dialect.BETA:
-        page = await service.list_beta(
-            call.principal,
-            limit=limit,
-            after_id=_query_one(request, "after_id"),
-            before_id=_query_one(request, "before_id"),
-            scope_id=_query_one(request, "scope_id"),
-        )
-        data = [file_json(r, call.dialect) for r in page.files]
-        return _json(
-            {
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": page.has_more,
-            }
-        )
-    for name in ("after_id", "before_id"):
-        if _query_one(request, name) is not None:
-            raise InvalidRequest(f"{name} is a beta parameter; page with the next_page cursor instead.")
-    ids = request.query_params.getlist("ids[]") + request.query_params.getlist("ids")
+    scope_id = _query_one(request, "scope_id")
     page_token = _query_one(request, "page")
-    if ids:
-        if page_token is not None or limit is not None:
-            raise InvalidRequest("ids cannot be combined with page or limit.")
-        files = await service.list_ids(call.principal, ids)
-        next_page = None
-    else:
-        files, next_page = await service.list_ga(call.principal, limit=limit, page=page_token)
-    return _json({"data": [file_json(r, call.dialect) for r in files], "next_page": next_page})
+    if call.dialect is Dialect.GA:
+        for name in ("after_id", "before_id"):
+            if _query_one(request, name) is not None:
+                raise InvalidRequest(f"{name} is a beta parameter; page with the next_page cursor instead.")
+        ids = request.query_params.getlist("ids[]") + request.query_params.getlist("ids")
+        if ids:
+            if page_token is not None or limit is not None:
+                raise InvalidRequest("ids cannot be combined with page or limit.")
+            files = await service.list_ids(call.principal, ids)
+            return _json({"data": [file_json(r, call.dialect) for r in files], "next_page": None})
+    page, next_page = await service.list_files(
+        call.principal,
+        limit=limit,
+        page=page_token,
+        after_id=_query_one(request, "after_id"),
+        before_id=_query_one(request, "before_id"),
+        scope_id=scope_id,
+    )
+    data = [file_json(r, call.dialect) for r in page.files]
+    if call.dialect is Dialect.GA:
+        return _json({"data": data, "next_page": next_page})
+    return _json(
+        {
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": page.has_more,
+            "next_page": next_page,
+        }
+    )
 
 
 # -- one file
@@ -328,7 +333,23 @@ async def admin_create_file(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """Alive: the process answers. Says nothing about the backends (that is /readyz)."""
     return _json({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready: the metadata database and the blob store both answer. 503 (with which failed) if not,
+    so a load balancer stops sending traffic here until the backends are back."""
+    service = _state(request).service
+    checks: dict[str, str] = {}
+    for name, check in (("metadata", service.metadata.check), ("blobs", service.blobs.check)):
+        try:
+            await check()
+            checks[name] = "ok"
+        except BackendUnavailable as exc:
+            checks[name] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    return _json({"status": "ready" if ready else "unavailable", **checks}, 200 if ready else 503)
 
 
 routes = [
@@ -339,6 +360,7 @@ routes = [
     Route("/v1/files/{file_id}/content", download, methods=["GET", "HEAD"]),
     Route("/v1/admin/files", admin_create_file, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
 ]
 
 
