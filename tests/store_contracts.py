@@ -274,6 +274,16 @@ class MetadataStoreTests:
         assert await store.used_bytes(ws.id) == 30
         assert await store.existing_ids([expiring, lasting, "file_nope"]) == {expiring, lasting}
 
+    async def test_workspace_stats(self, store: MetadataStore, clock: IdClock) -> None:
+        a = await store.ensure_workspace("stats-a")
+        b = await store.ensure_workspace("stats-b")
+        await self._add(store, clock, a.id, 3, size=5)
+        (gone,) = await self._add(store, clock, b.id, 1, size=7)
+        await store.hide_file(b.id, gone, 1)
+        stats = {s.workspace.name: (s.files, s.bytes) for s in await store.workspace_stats()}
+        assert stats["stats-a"] == (3, 15)
+        assert stats["stats-b"] == (0, 0)
+
     async def test_exclusive(self, store: MetadataStore) -> None:
         async with store.exclusive("job") as first:
             assert first

@@ -17,7 +17,9 @@ from filesapi.config import Settings
 from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
 from filesapi.http.context import RequestContext
+from filesapi.http.observe import Observer
 from filesapi.http.routes import AppState, exception_handlers, routes
+from filesapi.logs import setup_logging
 from filesapi.metadata import open_metadata_store
 from filesapi.service import FileService, Policy
 
@@ -86,9 +88,10 @@ def build_app(state: AppState | None = None, *, settings: Settings | None = None
 
     app = Starlette(routes=routes, exception_handlers=exception_handlers, lifespan=lifespan)
     app.router.redirect_slashes = False
+    app.state.observer = Observer()
     if state is not None:
         app.state.filesapi = state
-    return RequestContext(app)
+    return RequestContext(app, app.state.observer)
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -98,7 +101,5 @@ def create_app(settings: Settings) -> ASGIApp:
 def app_from_env() -> ASGIApp:
     """Factory for the ASGI server's worker processes: settings come from ``FILESAPI_*``."""
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logging(settings.log_level, {"json": True, "text": False}.get(settings.log_format))
     return create_app(settings)

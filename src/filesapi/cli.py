@@ -210,6 +210,15 @@ def _is_loopback(host: str) -> bool:
     help="Log verbosity.",
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default="auto",
+    show_default=True,
+    envvar="FILESAPI_LOG_FORMAT",
+    show_envvar=True,
+    help="auto: JSON lines (one object per request) unless stderr is a terminal.",
+)
+@click.option(
     "--allow-open-network",
     is_flag=True,
     envvar="FILESAPI_ALLOW_OPEN_NETWORK",
@@ -244,7 +253,7 @@ def serve(allow_open_network: bool, **options: Any) -> None:
         err=True,
     )
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
     Granian(
@@ -252,6 +261,7 @@ def serve(allow_open_network: bool, **options: Any) -> None:
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
+        loop=Loops.asyncio,  # measured: uvloop did not help; pin it so every install behaves alike
         factory=True,
         workers=settings.workers,
         log_access=False,

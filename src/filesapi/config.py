@@ -50,6 +50,7 @@ class Settings:
     upgrade_db: bool = False
     workers: int = 1
     log_level: str = "info"
+    log_format: str = "auto"
 
     def __post_init__(self) -> None:
         if self.auth not in ("open", "keys"):

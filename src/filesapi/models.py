@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ApiKey", "BlobInfo", "FilePage", "FileRecord", "Principal", "Workspace"]
+__all__ = ["ApiKey", "BlobInfo", "FilePage", "FileRecord", "Principal", "Workspace", "WorkspaceStats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +61,10 @@ class Principal:
     workspace: Workspace
     key_id: str | None
     is_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceStats:
+    workspace: Workspace
+    files: int
+    bytes: int

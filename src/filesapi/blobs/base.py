@@ -100,7 +100,7 @@ class BlobStore(ABC):
         return 0
 
     def local_path(self, key: str) -> str | None:
-        """A filesystem path the HTTP server may send directly (sendfile), when the store has one."""
+        """A filesystem path the HTTP server may send by itself (ASGI pathsend), when the store has one."""
         return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing

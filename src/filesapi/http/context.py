@@ -1,4 +1,5 @@
-"""The outermost ASGI layer: request ids, security headers, the last-resort 500, the access log.
+"""The outermost ASGI layer: request ids, security headers, the last-resort 500, and recording
+each request (metrics, access log, recent-request buffer).
 
 It wraps the whole Starlette app so that every response, including 404s for unknown paths and
 500s for bugs, carries a ``request-id`` and goes out as the JSON error envelope.
@@ -12,13 +13,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from filesapi.http.dialect import is_beta
 from filesapi.http.envelope import error_response
+from filesapi.http.observe import Observer
 from filesapi.ids import new_request_id
 
 __all__ = ["SECURITY_HEADERS", "RequestContext"]
 
 log = logging.getLogger("filesapi.http")
-access_log = logging.getLogger("filesapi.access")
 
 # Uploaded HTML or SVG must never run from this origin: nothing is sniffed, nothing may load or run.
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
@@ -27,38 +29,56 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+def _header(scope: Scope, name: bytes) -> list[str]:
+    return [v.decode("latin-1") for k, v in scope.get("headers", []) if k == name]
+
+
 class RequestContext:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observer: Observer) -> None:
         self.app = app
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = new_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = time.perf_counter()
         status = 0
         complete = False
-        sent_bytes = 0
+        bytes_in = 0
+        bytes_out = 0
+
+        async def counting_receive() -> Message:
+            nonlocal bytes_in
+            message = await receive()
+            if message["type"] == "http.request":
+                bytes_in += len(message.get("body", b""))
+            return message
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, complete, sent_bytes
+            nonlocal status, complete, bytes_out
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 headers.append((b"request-id", request_id.encode()))
                 headers.extend(SECURITY_HEADERS)
                 message = {**message, "headers": headers}
+                if status != 304 and scope["method"] != "HEAD":
+                    length = dict(headers).get(b"content-length")
+                    state["declared_length"] = int(length) if length and length.isdigit() else None
             elif message["type"] == "http.response.body":
-                sent_bytes += len(message.get("body", b""))
+                bytes_out += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
             elif message["type"] == "http.response.pathsend":
+                bytes_out += state.get("declared_length") or 0
                 complete = True
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, counting_receive, send_with_headers)
         except Exception:
             if status == 0:
                 log.exception(
@@ -78,12 +98,18 @@ class RequestContext:
                     "error after %s %s was answered (request %s)", scope["method"], scope["path"], request_id
                 )
         finally:
-            access_log.info(
-                "%s %s %s %.1fms out=%d request_id=%s",
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                sent_bytes,
-                request_id,
+            route = scope.get("route")
+            self.observer.record(
+                time=time.time(),
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                route=getattr(route, "path", "unmatched"),
+                dialect="beta" if is_beta(_header(scope, b"anthropic-beta")) else "ga",
+                status=status,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                bytes_in=bytes_in,
+                bytes_out=bytes_out,
+                workspace=state.get("workspace"),
+                user_agent=(_header(scope, b"user-agent") or [""])[0][:200],
             )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -25,6 +26,7 @@ from filesapi.http.download import (
 )
 from filesapi.http.envelope import error_response, response_for
 from filesapi.http.multipart import MultipartReader, parse_boundary
+from filesapi.http.observe import Observer
 from filesapi.models import FileRecord, Principal
 from filesapi.service import FileService, StagedUpload
 
@@ -83,6 +85,7 @@ async def _authorize(request: Request) -> Call:
     if not _VERSION_SHAPE.fullmatch(version.strip()):
         raise InvalidRequest(f"anthropic-version: {version[:40]!r} is not a valid version (e.g. 2023-06-01).")
     dialect = Dialect.BETA if is_beta(request.headers.getlist("anthropic-beta")) else Dialect.GA
+    request.scope["state"]["workspace"] = principal.workspace.name  # for the access log and metrics
     return Call(principal, dialect)
 
 
@@ -352,6 +355,19 @@ async def readyz(request: Request) -> Response:
     return _json({"status": "ready" if ready else "unavailable", **checks}, 200 if ready else 503)
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this process, with per-workspace storage read from the database."""
+    observer: Observer = request.app.state.observer
+    try:
+        stats = await _state(request).service.metadata.workspace_stats()
+    except BackendUnavailable:
+        stats = []  # request metrics are still worth scraping during an outage
+    for entry in stats:
+        observer.workspace_files.labels(entry.workspace.name).set(entry.files)
+        observer.workspace_bytes.labels(entry.workspace.name).set(entry.bytes)
+    return Response(generate_latest(observer.registry), media_type=CONTENT_TYPE_LATEST)
+
+
 routes = [
     Route("/v1/files", upload, methods=["POST"]),
     Route("/v1/files", list_files, methods=["GET"]),
@@ -361,6 +377,7 @@ routes = [
     Route("/v1/admin/files", admin_create_file, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
 ]
 
 

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
-from filesapi.models import ApiKey, FilePage, FileRecord, Workspace
+from filesapi.models import ApiKey, FilePage, FileRecord, Workspace, WorkspaceStats
 
 __all__ = ["MetadataStore", "SchemaOutOfDate"]
 
@@ -28,6 +28,10 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def used_bytes(self, workspace_id: str) -> int: ...
+
+    @abstractmethod
+    async def workspace_stats(self) -> list[WorkspaceStats]:
+        """Visible files and charged bytes of every workspace, by name."""
 
     # -- files
     @abstractmethod

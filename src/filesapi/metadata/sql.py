@@ -26,7 +26,7 @@ from filesapi.ids import new_workspace_id
 from filesapi.metadata.base import MetadataStore
 from filesapi.metadata.migrate import ensure_schema
 from filesapi.metadata.schema import api_keys, files, server_secrets, workspaces
-from filesapi.models import ApiKey, FilePage, FileRecord, Workspace
+from filesapi.models import ApiKey, FilePage, FileRecord, Workspace, WorkspaceStats
 
 __all__ = ["SqlMetadataStore", "create_engine_for_url"]
 
@@ -177,6 +177,22 @@ class SqlMetadataStore(MetadataStore):
         async with self._begin(write=False) as conn:
             value = await conn.scalar(select(workspaces.c.used_bytes).where(workspaces.c.id == workspace_id))
         return int(value or 0)
+
+    async def workspace_stats(self) -> list[WorkspaceStats]:
+        counts = (
+            select(files.c.workspace_id, func.count().label("n"))
+            .where(_VISIBLE)
+            .group_by(files.c.workspace_id)
+            .subquery()
+        )
+        query = (
+            select(workspaces.c.id, workspaces.c.name, workspaces.c.used_bytes, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.workspace_id == workspaces.c.id)
+            .order_by(workspaces.c.name)
+        )
+        async with self._begin(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [WorkspaceStats(Workspace(id=r[0], name=r[1]), files=int(r[3]), bytes=int(r[2])) for r in rows]
 
     # -- files
     async def insert_file(self, record: FileRecord, quota_bytes: int | None) -> bool:

@@ -1,0 +1,94 @@
+"""What the server records about each request: Prometheus metrics, the access log line, and a
+ring buffer of recent requests (the web console's live request view).
+
+Nothing here ever records a key or a header value other than the user agent.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Observer", "RequestRecord"]
+
+access_log = logging.getLogger("filesapi.access")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    seq: int
+    time: float
+    request_id: str
+    method: str
+    path: str
+    route: str
+    dialect: str
+    status: int
+    duration_ms: float
+    bytes_in: int
+    bytes_out: int
+    workspace: str | None
+    user_agent: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Observer:
+    """One per process. ``registry`` is this app's own, so tests can run many apps side by side."""
+
+    def __init__(self, recent: int = 500) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["route", "method", "dialect", "status"]
+        self.requests = Counter(
+            "filesapi_requests",
+            "Requests answered, by route, method, dialect and status",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "filesapi_request_duration_seconds",
+            "Time to answer (until the last byte was handed to the server), by route and method",
+            ["route", "method"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
+        self.bytes_in = Counter(
+            "filesapi_received_bytes", "Request body bytes received", registry=self.registry
+        )
+        self.bytes_out = Counter("filesapi_sent_bytes", "Response body bytes sent", registry=self.registry)
+        self.workspace_files = Gauge(
+            "filesapi_workspace_files", "Files stored, per workspace", ["workspace"], registry=self.registry
+        )
+        self.workspace_bytes = Gauge(
+            "filesapi_workspace_bytes", "Bytes stored, per workspace", ["workspace"], registry=self.registry
+        )
+        self._recent: collections.deque[RequestRecord] = collections.deque(maxlen=recent)
+        self._seq = itertools.count(1)
+
+    def record(self, **fields: Any) -> RequestRecord:
+        record = RequestRecord(seq=next(self._seq), **fields)
+        self.requests.labels(record.route, record.method, record.dialect, str(record.status)).inc()
+        self.latency.labels(record.route, record.method).observe(record.duration_ms / 1000)
+        self.bytes_in.inc(record.bytes_in)
+        self.bytes_out.inc(record.bytes_out)
+        self._recent.append(record)
+        access_log.info(
+            "%s %s %s %.1fms",
+            record.method,
+            record.path,
+            record.status,
+            record.duration_ms,
+            extra={"request": record.as_dict()},
+        )
+        return record
+
+    def recent(self, after_seq: int = 0, limit: int = 100) -> list[RequestRecord]:
+        """Requests newer than ``after_seq``, oldest first, at most ``limit`` (the newest ones)."""
+        newer = [r for r in self._recent if r.seq > after_seq]
+        return newer[-limit:]

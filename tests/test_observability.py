@@ -1,0 +1,86 @@
+"""Metrics, structured access logs, and what they must never contain."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from conftest import BETA_HEADERS, Api, start_server, stop_server
+from filesapi.logs import JsonFormatter
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        named = line.startswith(name + "{") or line.startswith(name + " ")
+        if named and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {name} {labels} in metrics")
+
+
+async def test_metrics_count_requests_bytes_and_storage(api: Api) -> None:
+    await api.upload(b"x" * 1234, "a.bin")
+    await api.http.get("/v1/files", headers=BETA_HEADERS)
+    await api.http.get("/v1/files/file_missing")
+    body = (await api.http.get("/metrics")).text
+    assert (
+        _metric(body, "filesapi_requests_total", route="/v1/files", method="POST", dialect="ga", status="200")
+        == 1
+    )
+    assert (
+        _metric(
+            body, "filesapi_requests_total", route="/v1/files", method="GET", dialect="beta", status="200"
+        )
+        == 1
+    )
+    assert _metric(body, "filesapi_requests_total", route="/v1/files/{file_id}", status="404") == 1
+    assert _metric(body, "filesapi_received_bytes_total") > 1234
+    assert _metric(body, "filesapi_workspace_files", workspace="default") == 1
+    assert _metric(body, "filesapi_workspace_bytes", workspace="default") == 1234
+    assert _metric(body, "filesapi_request_duration_seconds_count", route="/v1/files", method="POST") == 1
+
+
+async def test_access_log_is_structured_and_never_holds_a_key(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "sk-fapi-SECRETSECRETSECRET"
+    with caplog.at_level(logging.INFO, logger="filesapi.access"):
+        response = await api.upload(b"abc", headers={"x-api-key": secret, "anthropic-version": "2023-06-01"})
+    records = [r for r in caplog.records if r.name == "filesapi.access"]
+    assert len(records) == 1
+    line = json.loads(JsonFormatter().format(records[0]))
+    assert line["request_id"] == response.headers["request-id"]
+    assert (line["method"], line["route"], line["status"], line["workspace"]) == (
+        "POST",
+        "/v1/files",
+        200,
+        "default",
+    )
+    assert line["bytes_in"] > 3 and line["bytes_out"] == len(response.content)
+    assert line["duration_ms"] > 0
+    assert secret not in json.dumps(line) and secret not in caplog.text
+
+
+async def test_recent_requests_buffer(api: Api) -> None:
+    observer = api.http._transport.app.observer  # type: ignore[attr-defined]
+    await api.http.get("/v1/files", headers={"user-agent": "Anthropic/Python 2.12.0"})
+    recent = observer.recent()
+    assert recent[-1].path == "/v1/files" and recent[-1].user_agent == "Anthropic/Python 2.12.0"
+    assert observer.recent(after_seq=recent[-1].seq) == []
+
+
+def test_server_logs_one_json_line_per_request(tmp_path) -> None:
+    server = start_server(tmp_path, "--memory", "--log-format", "json")
+    try:
+        response = httpx.get(
+            server.base_url + "/v1/files",
+            headers={"x-api-key": "k-secret-123", "anthropic-version": "2023-06-01"},
+        )
+    finally:
+        stop_server(server)
+    lines = [json.loads(x) for x in server.log().splitlines() if x.startswith("{") and '"request_id"' in x]
+    ours = [x for x in lines if x["request_id"] == response.headers["request-id"]]
+    assert len(ours) == 1 and ours[0]["status"] == 200 and ours[0]["route"] == "/v1/files"
+    assert "k-secret-123" not in server.log()
