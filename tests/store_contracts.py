@@ -274,6 +274,18 @@ class MetadataStoreTests:
         assert await store.used_bytes(ws.id) == 30
         assert await store.existing_ids([expiring, lasting, "file_nope"]) == {expiring, lasting}
 
+    async def test_hide_all(self, store: MetadataStore, clock: IdClock) -> None:
+        a = await store.ensure_workspace("all-a")
+        b = await store.ensure_workspace("all-b")
+        await self._add(store, clock, a.id, 3)
+        kept = await self._add(store, clock, b.id, 2)
+        assert await store.hide_all(a.id, 5) == 3
+        assert (await store.list_files(a.id, limit=10)).files == []
+        assert await store.used_bytes(a.id) == 0
+        assert [f.id for f in (await store.list_files(b.id, limit=10)).files] == kept[::-1]
+        assert await store.hide_all(None, 6) == 2
+        assert await store.used_bytes(b.id) == 0
+
     async def test_workspace_stats(self, store: MetadataStore, clock: IdClock) -> None:
         a = await store.ensure_workspace("stats-a")
         b = await store.ensure_workspace("stats-b")

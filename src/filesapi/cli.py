@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -19,6 +20,7 @@ from filesapi import __version__
 from filesapi.client import ApiError, ConnectionFailed, FilesClient
 from filesapi.config import Settings, format_size, parse_size
 from filesapi.metadata import MetadataStore, SchemaOutOfDate, open_metadata_store
+from filesapi.service import FileService
 
 __all__ = ["main"]
 
@@ -63,14 +65,33 @@ def _storage_options(fn: _F) -> _F:
             show_envvar=True,
             help="Metadata database instead of DATA_DIR/metadata.db, e.g. sqlite:///path/meta.db.",
         ),
+        click.option(
+            "--blob-url",
+            envvar="FILESAPI_BLOB_URL",
+            show_envvar=True,
+            help="Blob store instead of DATA_DIR/blobs, e.g. file:///srv/blobs or s3://bucket/prefix?endpoint=URL.",
+        ),
     ]
+
+    @functools.wraps(fn)
+    def with_storage(
+        *args: Any, data_dir: Path, database_url: str | None, blob_url: str | None, **kwargs: Any
+    ) -> Any:
+        return fn(
+            *args, storage=Settings(data_dir=data_dir, database_url=database_url, blob_url=blob_url), **kwargs
+        )
+
+    wrapped: Any = with_storage
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        wrapped = option(wrapped)
+    return cast(_F, wrapped)
 
 
-def _settings_for_storage(data_dir: Path, database_url: str | None) -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url)
+async def _with_service(settings: Settings, action: Callable[[FileService], Coroutine[Any, Any, _T]]) -> _T:
+    from filesapi.app import open_state
+
+    async with open_state(settings) as state:
+        return await action(state.service)
 
 
 async def _with_metadata(
@@ -126,12 +147,6 @@ def _is_loopback(host: str) -> bool:
     help="TCP port to listen on.",
 )
 @_storage_options
-@click.option(
-    "--blob-url",
-    envvar="FILESAPI_BLOB_URL",
-    show_envvar=True,
-    help="Blob store instead of DATA_DIR/blobs, e.g. file:///srv/blobs.",
-)
 @click.option(
     "--memory",
     is_flag=True,
@@ -225,10 +240,12 @@ def _is_loopback(host: str) -> bool:
     show_envvar=True,
     help="Allow --auth open on a non-loopback address (anyone who can reach it can read every file).",
 )
-def serve(allow_open_network: bool, **options: Any) -> None:
+def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     """Serve the Files API (SQLite + a local folder by default)."""
     try:
-        settings = Settings(**options)
+        settings = Settings(
+            data_dir=storage.data_dir, database_url=storage.database_url, blob_url=storage.blob_url, **options
+        )
     except ValueError as exc:
         _fail(str(exc))
         return
@@ -290,15 +307,11 @@ def keys() -> None:
 @click.option("--workspace", required=True, help="Workspace the key acts on (created when new).")
 @click.option("--label", default=None, help="A note to recognise the key by in `keys list`.")
 @_storage_options
-def keys_create(workspace: str, label: str | None, data_dir: Path, database_url: str | None) -> None:
+def keys_create(workspace: str, label: str | None, storage: Settings) -> None:
     """Create a key. The key itself is printed once, as the last line: store it now."""
     from filesapi.auth import create_key
 
-    created = _run(
-        _with_metadata(
-            _settings_for_storage(data_dir, database_url), lambda store: create_key(store, workspace, label)
-        )
-    )
+    created = _run(_with_metadata(storage, lambda store: create_key(store, workspace, label)))
     ws = created.record.workspace
     click.echo(f"key id {created.record.key_id} for workspace {ws.name} ({ws.id})", err=True)
     click.echo(created.key)
@@ -307,9 +320,9 @@ def keys_create(workspace: str, label: str | None, data_dir: Path, database_url:
 @keys.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per key.")
 @_storage_options
-def keys_list(as_json: bool, data_dir: Path, database_url: str | None) -> None:
+def keys_list(as_json: bool, storage: Settings) -> None:
     """List keys (ids, workspaces, state; never the keys themselves)."""
-    records = _run(_with_metadata(_settings_for_storage(data_dir, database_url), lambda s: s.list_keys()))
+    records = _run(_with_metadata(storage, lambda s: s.list_keys()))
 
     def when(us: int | None) -> str | None:
         return None if us is None else datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="seconds")
@@ -335,14 +348,14 @@ def keys_list(as_json: bool, data_dir: Path, database_url: str | None) -> None:
 @keys.command("revoke")
 @click.argument("key_id")
 @_storage_options
-def keys_revoke(key_id: str, data_dir: Path, database_url: str | None) -> None:
+def keys_revoke(key_id: str, storage: Settings) -> None:
     """Revoke a key by its id (the part after sk-fapi-, as `keys list` shows it)."""
     import time
 
     key_id = key_id.removeprefix("sk-fapi-").split("-", 1)[0]
     done = _run(
         _with_metadata(
-            _settings_for_storage(data_dir, database_url),
+            storage,
             lambda s: s.revoke_key(key_id, time.time_ns() // 1000),
         )
     )
@@ -361,21 +374,21 @@ def db() -> None:
 
 @db.command("upgrade")
 @_storage_options
-def db_upgrade(data_dir: Path, database_url: str | None) -> None:
+def db_upgrade(storage: Settings) -> None:
     """Migrate the schema to this version of filesapi."""
-    settings = _settings_for_storage(data_dir, database_url)
+    settings = storage
     _run(_upgrade(settings))
     click.echo(f"schema of {settings.metadata_url} is up to date")
 
 
 @db.command("current")
 @_storage_options
-def db_current(data_dir: Path, database_url: str | None) -> None:
+def db_current(storage: Settings) -> None:
     """Print the schema revision of the database and the one this filesapi needs."""
     from filesapi.metadata.migrate import current_revision, head_revision
     from filesapi.metadata.sql import create_engine_for_url
 
-    settings = _settings_for_storage(data_dir, database_url)
+    settings = storage
 
     async def read() -> str | None:
         engine = create_engine_for_url(settings.metadata_url)
@@ -619,3 +632,163 @@ def remove(file_ids: tuple[str, ...], base_url: str, api_key: str | None) -> Non
                 sys.exit(EXIT_CONNECTION)
     if failed:
         sys.exit(EXIT_API_ERROR)
+
+
+# -- admin commands (on the server's own storage; safe while the server runs)
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    with path.open("rb") as handle:
+        while chunk := await loop.run_in_executor(None, handle.read, 1 << 20):
+            yield chunk
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--workspace", default="default", show_default=True, help="Workspace to load into (name).")
+@click.option("--scope-id", help="Give every file this session scope (as files a session produced).")
+@click.option(
+    "--generated",
+    is_flag=True,
+    help="Mark the files as made by a tool: downloadable even under the hosted profile.",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["default", "hosted"]),
+    default="default",
+    show_default=True,
+    help="Without --generated, files are downloadable unless the profile is hosted.",
+)
+@click.option("--expires-in", type=int, help="Seconds until the files expire.")
+@_progress_option
+@_storage_options
+def seed(
+    directory: Path,
+    workspace: str,
+    scope_id: str | None,
+    generated: bool,
+    profile: str,
+    expires_in: int | None,
+    progress: bool | None,
+    storage: Settings,
+) -> None:
+    """Bulk-load every file under DIRECTORY (recursively); prints one id and path per file."""
+    from filesapi.models import Principal
+
+    paths = sorted(p for p in directory.rglob("*") if p.is_file())
+    settings = replace(storage, profile=profile)
+
+    async def load(service: FileService) -> None:
+        principal = Principal(await service.metadata.ensure_workspace(workspace), key_id=None, is_admin=True)
+        expires = (
+            None
+            if expires_in is None
+            else service.parse_expires_in_seconds(str(expires_in), any_positive=True)
+        )
+        with _progress(progress) as bars:
+            task = bars.add_task(f"seeding {len(paths)} files", total=sum(p.stat().st_size for p in paths))
+            for path in paths:
+                staged = await service.stage(
+                    principal,
+                    filename=path.name,
+                    content_type=None,
+                    chunks=_file_chunks(path),
+                    downloadable=True if generated else None,
+                    scope_id=scope_id,
+                )
+                record = await service.commit(staged, expires_in_seconds=expires)
+                bars.advance(task, record.size_bytes)
+                click.echo(f"{record.id}\t{path.relative_to(directory)}")
+
+    _run(_with_service(settings, load))
+
+
+@main.command()
+@click.option("--workspace", help="Only this workspace (name or id).")
+@click.option("--all", "everything", is_flag=True, help="Every workspace.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_storage_options
+def reset(workspace: str | None, everything: bool, yes: bool, storage: Settings) -> None:
+    """Delete every file of a workspace (or of all): for tests and demos. Keys stay."""
+    if bool(workspace) == everything:
+        raise click.UsageError("say which: --workspace NAME or --all")
+    if not yes:
+        click.confirm(f"Delete every file of {'every workspace' if everything else workspace}?", abort=True)
+
+    async def wipe(service: FileService) -> int:
+        if everything:
+            return await service.reset(None)
+        found = await service.metadata.find_workspace(workspace or "")
+        if found is None:
+            _fail(f"no workspace {workspace!r}")
+            return 0
+        return await service.reset(found.id)
+
+    click.echo(f"deleted {_run(_with_service(storage, wipe))} files")
+
+
+@main.command()
+@click.option(
+    "--grace",
+    type=float,
+    default=24 * 3600,
+    show_default=True,
+    help="Seconds a blob without a row (or an unfinished upload) must be old before it is removed.",
+)
+@_storage_options
+def gc(grace: float, storage: Settings) -> None:
+    """Remove what crashes and outages left behind: interrupted deletes, content of expired files,
+    blobs no row refers to, unfinished uploads. Safe while servers run (rows are leased)."""
+    report = _run(_with_service(storage, lambda service: service.sweep(orphan_grace_seconds=grace)))
+    click.echo(f"finished deletes: {report.deletes_finished}")
+    click.echo(f"expired content purged: {report.expired_purged}")
+    click.echo(f"orphan blobs removed: {report.orphans_removed}")
+    click.echo(f"unfinished uploads removed: {report.incomplete_removed}")
+
+
+@main.command()
+@click.option("--quarantine", is_flag=True, help="Mark bad files so they are never served (500, no retry).")
+@_progress_option
+@_storage_options
+def scrub(quarantine: bool, progress: bool | None, storage: Settings) -> None:
+    """Re-read every stored file and verify its size and checksum. Exits 1 if any is bad."""
+
+    async def run(service: FileService) -> Any:
+        with _progress(progress) as bars:
+            task = bars.add_task("scrubbing", total=None)
+
+            def seen(record: Any, problem: str | None) -> None:
+                bars.advance(task, record.size_bytes)
+                if problem:
+                    click.echo(f"BAD {record.id} ({record.filename}): {problem}")
+
+            return await service.scrub(quarantine=quarantine, on_file=seen)
+
+    report = _run(_with_service(storage, run))
+    click.echo(
+        f"checked {report.checked} files, {format_size(report.bytes)}; bad: {len(report.bad)}"
+        + (f"; quarantined: {report.quarantined}" if quarantine else ""),
+        err=True,
+    )
+    if report.bad:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per workspace.")
+@_storage_options
+def stats(as_json: bool, storage: Settings) -> None:
+    """Files and bytes per workspace."""
+    rows = _run(_with_metadata(storage, lambda store: store.workspace_stats()))
+    for row in rows:
+        entry = {
+            "workspace": row.workspace.name,
+            "workspace_id": row.workspace.id,
+            "files": row.files,
+            "bytes": row.bytes,
+        }
+        if as_json:
+            click.echo(json.dumps(entry))
+        else:
+            click.echo(f"{row.workspace.name:<24} {row.files:>10} files {_size(row.bytes):>12}")

@@ -19,6 +19,7 @@ class FileRecord:
     checksum: str
     scope_id: str | None = None
     expires_at_us: int | None = None
+    quarantined: bool = False
 
     def is_expired(self, now_us: int) -> bool:
         return self.expires_at_us is not None and now_us >= self.expires_at_us

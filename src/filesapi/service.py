@@ -9,10 +9,11 @@ atomically; only then is the file visible. A failure at any step removes the blo
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 
 from filesapi.blobs import BlobNotFound, BlobStore, ByteRange
+from filesapi.blobs.base import Checksum
 from filesapi.cursors import CursorCodec
 from filesapi.errors import (
     BackendUnavailable,
@@ -37,6 +38,7 @@ __all__ = [
     "MIN_EXPIRES_IN_SECONDS",
     "FileService",
     "Policy",
+    "ScrubReport",
     "StagedUpload",
     "SweepReport",
 ]
@@ -52,6 +54,14 @@ _MAX_SCOPE_ID = 255
 ORPHAN_GRACE_SECONDS = 24 * 3600.0
 _SWEEP_BATCH = 500
 _LEASE_US = 5 * 60 * 1_000_000
+
+
+@dataclass
+class ScrubReport:
+    checked: int = 0
+    bytes: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    quarantined: int = 0
 
 
 @dataclass
@@ -265,6 +275,8 @@ class FileService:
             raise FileExpired(record.id)
         if not record.downloadable:
             raise FileNotDownloadable(record.id)
+        if record.quarantined:
+            raise CorruptBlob(f"The stored content of {record.id} failed its checksum and is quarantined.")
         return record
 
     def content_path(self, record: FileRecord) -> str | None:
@@ -292,6 +304,54 @@ class FileService:
         except BackendUnavailable:
             log.warning("file %s is deleted but its blob is not yet removed; the sweeper will", record.id)
         return record.id
+
+    async def scrub(
+        self, *, quarantine: bool = False, on_file: Callable[[FileRecord, str | None], None] | None = None
+    ) -> ScrubReport:
+        """Re-read every stored file and check its size and checksum against the metadata.
+        ``quarantine``: mark the bad ones so they are never served. ``on_file(record, problem)``
+        is told about each file (problem None when it is sound)."""
+        report = ScrubReport()
+        after: str | None = None
+        while batch := await self.metadata.scan_files(after, _SWEEP_BATCH):
+            for record in batch:
+                problem = await self._verify(record)
+                report.checked += 1
+                report.bytes += record.size_bytes
+                if problem is not None:
+                    report.bad.append((record.id, problem))
+                    if quarantine and not record.quarantined:
+                        await self.metadata.quarantine(record.id, self.clock.now_us())
+                        report.quarantined += 1
+                if on_file is not None:
+                    on_file(record, problem)
+            after = batch[-1].id
+        return report
+
+    async def _verify(self, record: FileRecord) -> str | None:
+        checksum = Checksum()
+        try:
+            async for chunk in await self.blobs.open(record.id):
+                checksum.update(chunk)
+        except BlobNotFound:
+            return "content missing"
+        if checksum.size != record.size_bytes:
+            return f"size {checksum.size}, metadata says {record.size_bytes}"
+        if checksum.hexdigest() != record.checksum:
+            return f"checksum {checksum.hexdigest()}, metadata says {record.checksum}"
+        return None
+
+    async def reset(self, workspace_id: str | None = None) -> int:
+        """Delete every file of a workspace (or of all): for tests and ``filesapi reset``.
+        Returns how many files were deleted; their bytes are removed before this returns."""
+        hidden = await self.metadata.hide_all(workspace_id, self.clock.now_us())
+        while True:
+            claimed = await self.metadata.claim_hidden(_SWEEP_BATCH, self.clock.now_us(), _LEASE_US)
+            if not claimed:
+                return hidden
+            for file_id in claimed:
+                await self.blobs.delete(file_id)
+                await self.metadata.purge_file(file_id)
 
     # -- background sweeping (every replica may run it at once)
     async def sweep(self, *, orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS) -> SweepReport:

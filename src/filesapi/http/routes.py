@@ -302,15 +302,28 @@ def _admin_bool(request: Request, name: str) -> bool | None:
     raise InvalidRequest(f"{name} must be true or false.")
 
 
-async def admin_create_file(request: Request) -> Response:
-    """Create a file as a tool would: with a session scope, downloadable under ``--profile hosted``,
-    with any expiry. Query: ``workspace``, ``scope_id``, ``downloadable``, ``expires_in_seconds``."""
+async def _admin(request: Request) -> Call:
     call = await _authorize(request)
-    state = _state(request)
-    if not call.principal.is_admin and state.authenticator.mode != "open":
+    if not call.principal.is_admin and _state(request).authenticator.mode != "open":
         raise PermissionDenied(
             "The admin endpoints need the server's admin key (filesapi serve --admin-key)."
         )
+    return call
+
+
+async def admin_reset(request: Request) -> Response:
+    """Delete every file of the caller's workspace (``?all=true``: of every workspace), for tests."""
+    call = await _admin(request)
+    everything = _admin_bool(request, "all")
+    deleted = await _state(request).service.reset(None if everything else call.principal.workspace.id)
+    return _json({"deleted": deleted})
+
+
+async def admin_create_file(request: Request) -> Response:
+    """Create a file as a tool would: with a session scope, downloadable under ``--profile hosted``,
+    with any expiry. Query: ``workspace``, ``scope_id``, ``downloadable``, ``expires_in_seconds``."""
+    call = await _admin(request)
+    state = _state(request)
     principal = call.principal
     workspace_name = _query_one(request, "workspace")
     if workspace_name:
@@ -375,6 +388,7 @@ routes = [
     Route("/v1/files/{file_id}", delete, methods=["DELETE"]),
     Route("/v1/files/{file_id}/content", download, methods=["GET", "HEAD"]),
     Route("/v1/admin/files", admin_create_file, methods=["POST"]),
+    Route("/v1/admin/reset", admin_reset, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),

@@ -73,6 +73,11 @@ class MetadataStore(ABC):
         purge already did), atomically. Returns the file, or None when it was not visible."""
 
     @abstractmethod
+    async def hide_all(self, workspace_id: str | None, now_us: int) -> int:
+        """Hide every visible file (of one workspace, or of all) and zero their usage, atomically.
+        Returns how many were hidden; their blobs go with the next sweeps."""
+
+    @abstractmethod
     async def purge_file(self, file_id: str) -> None:
         """Forget a hidden file's row (after its blob is gone)."""
 
@@ -89,6 +94,15 @@ class MetadataStore(ABC):
     @abstractmethod
     async def mark_purged(self, file_id: str, now_us: int) -> None:
         """Record that an expired file's content is gone, and release its bytes from the quota."""
+
+    @abstractmethod
+    async def scan_files(self, after_id: str | None, limit: int) -> list[FileRecord]:
+        """Visible files that still have content, of every workspace, in id order after ``after_id``
+        (for scrubbing)."""
+
+    @abstractmethod
+    async def quarantine(self, file_id: str, now_us: int) -> None:
+        """Mark a file whose stored bytes are corrupt; it is never served again."""
 
     @abstractmethod
     async def existing_ids(self, file_ids: Sequence[str]) -> set[str]:

@@ -54,6 +54,8 @@ files = Table(
     Column("deleted_at_us", BigInteger, nullable=True),
     # Set when the content of an expired file was removed (its metadata stays readable).
     Column("purged_at_us", BigInteger, nullable=True),
+    # Set by `filesapi scrub --quarantine` when the stored bytes failed their checksum.
+    Column("quarantined_at_us", BigInteger, nullable=True),
     # A sweeper's claim on the row until then, so replicas never sweep the same row at once.
     Column("lease_until_us", BigInteger, nullable=True),
     Index("ix_files_workspace_id_id", "workspace_id", "id"),

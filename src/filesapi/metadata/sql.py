@@ -99,6 +99,7 @@ def _file(row: Row[Any, Any]) -> FileRecord:
         checksum=m["checksum"],
         scope_id=m["scope_id"],
         expires_at_us=m["expires_at_us"],
+        quarantined=m["quarantined_at_us"] is not None,
     )
 
 
@@ -284,6 +285,17 @@ class SqlMetadataStore(MetadataStore):
                 )
         return record
 
+    async def hide_all(self, workspace_id: str | None, now_us: int) -> int:
+        hide = update(files).where(_VISIBLE).values(deleted_at_us=now_us)
+        release = update(workspaces).values(used_bytes=0)
+        if workspace_id is not None:
+            hide = hide.where(files.c.workspace_id == workspace_id)
+            release = release.where(workspaces.c.id == workspace_id)
+        async with self._begin(write=True) as conn:
+            hidden = (await conn.execute(hide)).rowcount
+            await conn.execute(release)
+        return int(hidden)
+
     async def purge_file(self, file_id: str) -> None:
         async with self._begin(write=True) as conn:
             await conn.execute(
@@ -330,6 +342,22 @@ class SqlMetadataStore(MetadataStore):
                     .where(workspaces.c.id == row.workspace_id)
                     .values(used_bytes=workspaces.c.used_bytes - row.size_bytes)
                 )
+
+    async def scan_files(self, after_id: str | None, limit: int) -> list[FileRecord]:
+        query = select(files).where(_VISIBLE, files.c.purged_at_us.is_(None))
+        if after_id is not None:
+            query = query.where(files.c.id > after_id)
+        async with self._begin(write=False) as conn:
+            rows = (await conn.execute(query.order_by(files.c.id).limit(limit))).all()
+        return [_file(r) for r in rows]
+
+    async def quarantine(self, file_id: str, now_us: int) -> None:
+        async with self._begin(write=True) as conn:
+            await conn.execute(
+                update(files)
+                .where(files.c.id == file_id, files.c.quarantined_at_us.is_(None))
+                .values(quarantined_at_us=now_us)
+            )
 
     async def existing_ids(self, file_ids: Sequence[str]) -> set[str]:
         if not file_ids:
