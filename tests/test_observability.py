@@ -84,3 +84,28 @@ def test_server_logs_one_json_line_per_request(tmp_path) -> None:
     ours = [x for x in lines if x["request_id"] == response.headers["request-id"]]
     assert len(ours) == 1 and ours[0]["status"] == 200 and ours[0]["route"] == "/v1/files"
     assert "k-secret-123" not in server.log()
+
+
+async def test_openapi_document_and_docs_page(api: Api) -> None:
+    from starlette.routing import Route
+
+    from filesapi.http.routes import routes
+
+    document = (await api.http.get("/openapi.json")).json()
+    assert document["openapi"].startswith("3.1")
+    internal = {"/metrics", "/openapi.json", "/docs", "/v1/admin/reset"}
+    served = {r.path for r in routes if isinstance(r, Route)} - internal
+    assert served == set(document["paths"])
+    for path, operations in document["paths"].items():
+        route = next(r for r in routes if isinstance(r, Route) and r.path == path)
+        assert {m.upper() for m in operations} <= route.methods
+    page = await api.http.get("/docs")
+    assert page.status_code == 200 and "/v1/files/{file_id}/content" in page.text
+    assert "style-src 'unsafe-inline'" in page.headers["content-security-policy"]
+    assert "sandbox" in (await api.http.get("/v1/files")).headers["content-security-policy"]
+
+
+async def test_405_lists_every_method_of_the_path(api: Api) -> None:
+    response = await api.http.request("PUT", "/v1/files")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}

@@ -64,7 +64,9 @@ class RequestContext:
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 headers.append((b"request-id", request_id.encode()))
-                headers.extend(SECURITY_HEADERS)
+                present = {name.lower() for name, _ in headers}
+                # A page of the server's own (docs, console) sets its own, looser policy.
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
                 message = {**message, "headers": headers}
                 if status != 304 and scope["method"] != "HEAD":
                     length = dict(headers).get(b"content-length")

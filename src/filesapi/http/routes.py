@@ -4,14 +4,14 @@ write the dialect's JSON. Errors are raised and turned into envelopes by ``handl
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from filesapi.auth import Authenticator
@@ -27,6 +27,7 @@ from filesapi.http.download import (
 from filesapi.http.envelope import error_response, response_for
 from filesapi.http.multipart import MultipartReader, parse_boundary
 from filesapi.http.observe import Observer
+from filesapi.http.openapi import docs_page, openapi_document
 from filesapi.models import FileRecord, Principal
 from filesapi.service import FileService, StagedUpload
 
@@ -94,8 +95,9 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _query_one(request: Request, name: str) -> str | None:
+    """The parameter's last value; an empty value counts as not given."""
     values = request.query_params.getlist(name)
-    return values[-1] if values else None
+    return values[-1] if values and values[-1] != "" else None
 
 
 def _query_int(request: Request, name: str) -> int | None:
@@ -198,7 +200,7 @@ async def list_files(request: Request) -> Response:
         for name in ("after_id", "before_id"):
             if _query_one(request, name) is not None:
                 raise InvalidRequest(f"{name} is a beta parameter; page with the next_page cursor instead.")
-        ids = request.query_params.getlist("ids[]") + request.query_params.getlist("ids")
+        ids = [i for i in request.query_params.getlist("ids[]") + request.query_params.getlist("ids") if i]
         if ids:
             if page_token is not None or limit is not None:
                 raise InvalidRequest("ids cannot be combined with page or limit.")
@@ -381,17 +383,40 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(observer.registry), media_type=CONTENT_TYPE_LATEST)
 
 
+_DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+async def openapi_json(request: Request) -> Response:
+    return _json(openapi_document())
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(docs_page(openapi_document()), headers={"content-security-policy": _DOCS_CSP})
+
+
+def _by_method(
+    **endpoints: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """One endpoint per path, so a 405 lists every method the path has in its Allow header."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await endpoints[method](request)
+
+    return endpoint
+
+
 routes = [
-    Route("/v1/files", upload, methods=["POST"]),
-    Route("/v1/files", list_files, methods=["GET"]),
-    Route("/v1/files/{file_id}", retrieve, methods=["GET"]),
-    Route("/v1/files/{file_id}", delete, methods=["DELETE"]),
+    Route("/v1/files", _by_method(GET=list_files, POST=upload), methods=["GET", "POST"]),
+    Route("/v1/files/{file_id}", _by_method(GET=retrieve, DELETE=delete), methods=["GET", "DELETE"]),
     Route("/v1/files/{file_id}/content", download, methods=["GET", "HEAD"]),
     Route("/v1/admin/files", admin_create_file, methods=["POST"]),
     Route("/v1/admin/reset", admin_reset, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
+    Route("/docs", docs, methods=["GET"]),
 ]
 
 
