@@ -16,6 +16,7 @@ from filesapi.blobs import open_blob_store
 from filesapi.config import Settings
 from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
+from filesapi.http.console import console_routes
 from filesapi.http.context import RequestContext
 from filesapi.http.observe import Observer
 from filesapi.http.routes import AppState, exception_handlers, routes
@@ -65,9 +66,11 @@ async def _sweep_forever(service: FileService) -> None:
             log.warning("sweeper skipped a round: %s", exc.message)
 
 
-def build_app(state: AppState | None = None, *, settings: Settings | None = None) -> ASGIApp:
+def build_app(
+    state: AppState | None = None, *, settings: Settings | None = None, console: bool = True
+) -> ASGIApp:
     """The ASGI app. With ``state`` the caller owns the backends (tests); with ``settings`` the app
-    opens them in its lifespan."""
+    opens them in its lifespan. ``console``: serve the web console at /console."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,7 +89,11 @@ def build_app(state: AppState | None = None, *, settings: Settings | None = None
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
 
-    app = Starlette(routes=routes, exception_handlers=exception_handlers, lifespan=lifespan)
+    app = Starlette(
+        routes=[*routes, *(console_routes if console else [])],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
     app.router.redirect_slashes = False
     app.state.observer = Observer()
     if state is not None:
@@ -95,7 +102,7 @@ def build_app(state: AppState | None = None, *, settings: Settings | None = None
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    return build_app(settings=settings)
+    return build_app(settings=settings, console=settings.console)
 
 
 def app_from_env() -> ASGIApp:

@@ -225,6 +225,14 @@ def _is_loopback(host: str) -> bool:
     help="Log verbosity.",
 )
 @click.option(
+    "--console/--no-console",
+    default=True,
+    show_default=True,
+    envvar="FILESAPI_CONSOLE",
+    show_envvar=True,
+    help="Serve the web console at /console (sign in with an API key).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["auto", "json", "text"]),
     default="auto",

@@ -51,6 +51,7 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     log_format: str = "auto"
+    console: bool = True
 
     def __post_init__(self) -> None:
         if self.auth not in ("open", "keys"):
