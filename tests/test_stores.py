@@ -90,10 +90,9 @@ async def test_migrations_build_exactly_the_declared_schema(
     )
     store = await open_metadata_store(url)
     try:
-        async with store.engine.connect() as conn:  # type: ignore[attr-defined]
-            diff = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), schema.metadata)
-            )
+        diff = await store.read(  # type: ignore[attr-defined]
+            lambda conn: compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        )
     finally:
         await store.close()
     assert diff == []

@@ -393,17 +393,17 @@ def db_upgrade(storage: Settings) -> None:
 @_storage_options
 def db_current(storage: Settings) -> None:
     """Print the schema revision of the database and the one this filesapi needs."""
-    from filesapi.metadata.migrate import current_revision, head_revision
-    from filesapi.metadata.sql import create_engine_for_url
+    from filesapi.metadata.migrate import head_revision
+    from filesapi.metadata.sql import SqlMetadataStore
 
     settings = storage
 
     async def read() -> str | None:
-        engine = create_engine_for_url(settings.metadata_url)
+        store = SqlMetadataStore.connect(settings.metadata_url)
         try:
-            return await current_revision(engine)
+            return await store.current_revision()
         finally:
-            await engine.dispose()
+            await store.close()
 
     current = _run(read())
     head = head_revision()

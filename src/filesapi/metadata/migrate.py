@@ -1,4 +1,4 @@
-"""Schema migrations with Alembic, run on the store's own async engine."""
+"""Schema migrations with Alembic, run on a store's connection inside one transaction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from filesapi.metadata.base import SchemaOutOfDate
 
@@ -32,37 +31,25 @@ def head_revision() -> str:
     return head
 
 
-def _current(connection: Connection) -> str | None:
+def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _is_empty(connection: Connection) -> bool:
-    return not inspect(connection).get_table_names()
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    if connection.dialect.name == "postgresql":
+        # Replicas started together queue here; each then upgrades from what it finds.
+        connection.execute(text("SELECT pg_advisory_xact_lock(7263550118)"))
+    command.upgrade(_config(connection), revision)
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
-        return await conn.run_sync(_current)
-
-
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            # Replicas started together queue here; each then upgrades from what it finds.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(7263550118)"))
-        await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
-
-
-async def ensure_schema(engine: AsyncEngine, *, auto_upgrade: bool) -> None:
+def ensure_schema(connection: Connection, *, auto_upgrade: bool) -> None:
     """Create the schema in an empty database; otherwise require it to be at head (or upgrade)."""
-    async with engine.connect() as conn:
-        current = await conn.run_sync(_current)
-        empty = await conn.run_sync(_is_empty)
+    current = current_revision(connection)
     head = head_revision()
     if current == head:
         return
-    if empty or auto_upgrade:
-        await upgrade(engine)
+    if auto_upgrade or not inspect(connection).get_table_names():
+        upgrade(connection)
         return
     raise SchemaOutOfDate(
         f"the metadata database is at schema revision {current or 'none'}, this filesapi needs {head}: "
