@@ -18,7 +18,8 @@ import pytest
 from filesapi.app import build_app, open_state
 from filesapi.config import Settings
 from filesapi.http.routes import AppState
-from servers_pg import postgres_server  # noqa: F401 - a session fixture for every test module
+from servers_pg import postgres_server  # noqa: F401 - session fixtures for every test module
+from servers_s3 import s3_server  # noqa: F401
 
 GA_HEADERS = {"authorization": "Bearer test-key", "anthropic-version": "2026-10-21"}
 BETA_HEADERS = {
@@ -28,21 +29,29 @@ BETA_HEADERS = {
 }
 
 
-BACKENDS = ["memory", "disk", "postgres"]
+BACKENDS = ["memory", "disk", "postgres", "postgres+s3"]
 
 
 def backend_settings(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest | None = None, **overrides: object
 ) -> Settings:
-    """Settings for a named backend mix. ``postgres``: PostgreSQL metadata + local blobs."""
+    """Settings for a named backend mix: ``memory``, ``disk`` (SQLite + local folder), ``postgres``
+    (PostgreSQL + local folder), ``postgres+s3`` (PostgreSQL + SeaweedFS, the scale-out mix; sets
+    the S3 credentials in the environment for the test)."""
     if backend == "memory":
         return Settings(memory=True, **overrides)  # type: ignore[arg-type]
     if backend == "disk":
         return Settings(data_dir=tmp_path / "data", **overrides)  # type: ignore[arg-type]
+    assert request is not None
+    database_url = request.getfixturevalue("postgres_server").create_database()
     if backend == "postgres":
-        assert request is not None
-        database_url = request.getfixturevalue("postgres_server").create_database()
         return Settings(data_dir=tmp_path / "data", database_url=database_url, **overrides)  # type: ignore[arg-type]
+    if backend == "postgres+s3":
+        s3 = request.getfixturevalue("s3_server")
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        for name, value in s3.env.items():
+            monkeypatch.setenv(name, value)
+        return Settings(database_url=database_url, blob_url=s3.url(), **overrides)  # type: ignore[arg-type]
     raise ValueError(backend)
 
 

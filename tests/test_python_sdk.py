@@ -107,13 +107,14 @@ def run_flow(python: str, base_url: str, flow: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.parametrize("backend", ["memory", "postgres+s3"])
 @pytest.mark.parametrize(
     ("sdk", "flow"),
     [("newest", "ga"), ("newest", "beta"), (OLD_SDK_VERSION, "beta"), (OLD_SDK_VERSION, "ga")],
     ids=["newest-ga", "newest-beta", "sdk1.1.0-beta", "sdk1.1.0-ga"],
 )
 def test_flow_program(
-    sdk: str, flow: str, server_factory: ServerFactory, request: pytest.FixtureRequest
+    sdk: str, flow: str, backend: str, server_factory: ServerFactory, request: pytest.FixtureRequest
 ) -> None:
     """The whole flow through ``client.files`` (ga) or ``client.beta.files`` (beta).
 
@@ -123,7 +124,12 @@ def test_flow_program(
         python, expected_version = sys.executable, anthropic.__version__
     else:
         python, expected_version = request.getfixturevalue("old_sdk_python"), OLD_SDK_VERSION
-    server = server_factory("--memory")
+    if backend == "memory":
+        server = server_factory("--memory")
+    else:  # the scale-out mix: PostgreSQL metadata, S3 blobs
+        s3 = request.getfixturevalue("s3_server")
+        database_url = request.getfixturevalue("postgres_server").create_database()
+        server = server_factory("--database-url", database_url, "--blob-url", s3.url(), env=s3.env)
     result = run_flow(python, server.base_url, flow)
     print(result.stdout)
     print(result.stderr, file=sys.stderr)

@@ -8,26 +8,34 @@ endpoint, requests are path-style (``endpoint/bucket/key``), and plain http is a
 endpoint says ``http://``. A blob lives at ``PREFIX/<key>``.
 
 The write path: chunks stream from the request into a multipart upload (8 MiB parts, two in flight),
-so an upload holds about (2 + 1) x 8 MiB plus a 1 MiB batch however large the file, and nothing
-touches local disk. The object appears only when the upload completes at the end (a blob smaller
-than a part is sent as one PUT at the end instead); if the stream fails or the task is cancelled the
-upload is aborted, and what an abort could not remove (server down, process killed) is found by
-``sweep_incomplete``, the one call made through aiobotocore because obstore cannot list or abort
+so an upload holds about (2 + 1) x 8 MiB however large the file (measured: a 19 MiB peak, Python
+allocations and process RSS alike, for 64 MiB and 256 MiB uploads), and nothing touches local disk.
+Part size and parallelism hardly moved throughput here (8 MiB x 2: 151 MiB/s, 8 x 4: 139, 16 x 2:
+137, 5 x 4: 137, 5 x 2: 134, medians of 5, all within the noise), so the smaller footprint won.
+The object appears only when the upload completes at the end (a blob smaller than a part goes as one
+PUT at the end instead); if the stream fails or the task is cancelled, even inside a part's send,
+the upload is aborted. What an abort could not remove (S3 down, process killed) is found by
+``sweep_incomplete``, the one call made through aiobotocore, as obstore cannot list or abort
 multipart uploads.
 
 Integrity: the server's own checksum is CRC32C (``Checksum``), computed as the bytes pass, as every
 store does. On top of that each request carries an ``x-amz-checksum-crc64nvme`` header that the S3
-server verifies before accepting the part (SeaweedFS 4.48 answers 400 BadDigest to a wrong one, and
-stores the full-object CRC64NVME). Measured here (SeaweedFS 4.48 on 127.0.0.1, 2 cores shared with
-the server, 256 MiB streamed in 64 KiB chunks, medians of 7 interleaved rounds, unsigned payload,
-8 MiB parts, 2 in flight)::
+server verifies before accepting the data (SeaweedFS 4.48 answers 400 BadDigest to a wrong one and
+stores a full-object CRC64NVME). ``bench/s3_blobs.py``: SeaweedFS on 127.0.0.1, 2 cores shared by
+client, server and other work, 256 MiB streamed in 64 KiB chunks, three runs of 7-9 rotated rounds
+(throughput swings +-30% from run to run on this machine; CPU seconds are the steadier figure)::
 
-    no checksum header          XXX MiB/s
-    checksum_algorithm=CRC64NVME  XXX MiB/s
-    checksum_algorithm=SHA256   XXX MiB/s
+    checksum header   MiB/s, 3 runs      ratio to none        client CPU s   weed CPU s (per 256 MiB)
+    none              142 / 162 / 101    1                    0.19           2.56-2.63
+    CRC64NVME         105 / 171 / 109    0.74 / 1.06 / 1.08   0.18-0.20      2.55-2.70
+    SHA256             92 / 152 /  88    0.65 / 0.94 / 0.87   0.33-0.35      2.69-2.79
 
-Payloads are sent unsigned (``UNSIGNED-PAYLOAD``): signing them would SHA-256 every byte on the
-client (75 vs 133 MiB/s measured), and the CRC64NVME header already protects the body.
+(A first measurement on obstore's writer directly, 5 rounds: none 100, CRC64NVME 103, SHA256
+83 MiB/s.) CRC64NVME costs no measurable CPU on either side, the upload being bound by the S3
+server's CPU (about 10 CPU-seconds per GiB); SHA-256 nearly doubles the client's CPU and slows the
+upload 6-35%. So CRC64NVME. Payloads are sent unsigned (``UNSIGNED-PAYLOAD``): signing would
+SHA-256 every byte once more (75 vs 133 MiB/s in /work/shared/notes/s3-clients.md), and the
+checksum header already covers the body.
 
 Timeouts: obstore's ``timeout`` spans a whole request including its streamed body, so it is set
 high and stalls are caught by ``read_timeout`` (no byte for that long) and ``connect_timeout``
@@ -42,7 +50,7 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -71,7 +79,10 @@ _PARTS_IN_FLIGHT = 2
 _WRITE_BATCH = 1 << 20  # one call into obstore per MiB, not per 64 KiB request chunk
 _READ_CHUNK = 1 << 20
 _CHECKSUM_ALGORITHM = "CRC64NVME"
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
 _STATUS = re.compile(r"status code: (\d{3})")
+_TIMED_OUT = re.compile(r"TimedOut|timed out|deadline has elapsed", re.IGNORECASE)
+_UNREACHABLE = re.compile(r"connect|error sending request|dns error|Could not connect", re.IGNORECASE)
 
 _CLIENT_OPTIONS: ClientConfig = {
     "connect_timeout": "5s",
@@ -79,7 +90,7 @@ _CLIENT_OPTIONS: ClientConfig = {
     "timeout": "24h",  # spans the whole body: a slow multi-GB download must not be cut off
 }
 _RETRY: RetryConfig = {
-    "max_retries": 5,
+    "max_retries": 10,  # with jittered backoff: gives up after 2-5 s, riding out a quick restart
     "retry_timeout": timedelta(seconds=20),
     "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=2)},
 }
@@ -97,10 +108,10 @@ class S3Location:
     region: str
 
     @classmethod
-    def from_url(cls, url: str, environ: dict[str, str] | None = None) -> S3Location:
+    def from_url(cls, url: str, environ: Mapping[str, str] | None = None) -> S3Location:
         env = os.environ if environ is None else environ
         parts = urlsplit(url)
-        if parts.scheme != "s3" or not parts.netloc:
+        if parts.scheme != "s3" or not _BUCKET.fullmatch(parts.netloc):
             raise ValueError(f"blob URL {url!r} is not s3://BUCKET/PREFIX")
         query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
         unknown = set(query) - {"endpoint", "region"}
@@ -129,8 +140,11 @@ class S3Location:
 
 
 class S3BlobStore(BlobStore):
-    def __init__(self, location: S3Location) -> None:
+    def __init__(self, location: S3Location, *, checksum_algorithm: str | None = _CHECKSUM_ALGORITHM) -> None:
+        """``checksum_algorithm``: the x-amz-checksum the S3 server verifies on each request
+        (``CRC64NVME``, ``SHA256`` or None for none); the default is the measured best."""
         self.location = location
+        self.checksum_algorithm = checksum_algorithm
         self._store = self._make_store(_CLIENT_OPTIONS, _RETRY)
         self._probe = self._make_store(_CHECK_CLIENT_OPTIONS, _CHECK_RETRY)
 
@@ -149,10 +163,12 @@ class S3BlobStore(BlobStore):
             "region": loc.region,
             "virtual_hosted_style_request": loc.endpoint is None,
             "unsigned_payload": True,
-            "checksum_algorithm": _CHECKSUM_ALGORITHM,
+            "disable_bulk_delete": True,  # one plain DELETE per blob works on every S3 look-alike
         }
         if loc.endpoint is not None:
             config["endpoint"] = loc.endpoint
+        if self.checksum_algorithm is not None:
+            config["checksum_algorithm"] = self.checksum_algorithm
         return S3Store(
             loc.bucket,
             prefix=loc.prefix or None,
@@ -175,9 +191,9 @@ class S3BlobStore(BlobStore):
             reason = "refused this server's credentials"
         elif status is not None:
             reason = f"answered HTTP {status.group(1)}"
-        elif "timed out" in text.lower() or "timeout" in text.lower() or isinstance(exc, TimeoutError):
+        elif _TIMED_OUT.search(text) or isinstance(exc, TimeoutError):
             reason = "did not answer in time"
-        elif "connect" in text.lower():
+        elif _UNREACHABLE.search(text):
             reason = "cannot be reached"
         else:
             reason = "failed"
@@ -227,9 +243,10 @@ class S3BlobStore(BlobStore):
         return checksum.info()
 
     async def _write(self, writer: AsyncWritableFile, batch: list[bytes]) -> None:
-        # obstore keeps a reference to the buffer until its part is sent, so hand it a fresh one.
+        # obstore holds on to the buffer itself (no copy) until its part is sent: hand it an immutable
+        # one (bytes() of a bytes object is that same object).
         with self._translate("upload"):
-            await writer.write(batch[0] if len(batch) == 1 else b"".join(batch))
+            await writer.write(bytes(batch[0]) if len(batch) == 1 else b"".join(batch))
 
     async def _abort(self, writer: AsyncWritableFile, exc: BaseException, path: str) -> None:
         """Abort the multipart upload (obstore does it when its writer exits with an error). Shielded:
@@ -237,6 +254,9 @@ class S3BlobStore(BlobStore):
 
         async def abort() -> None:
             try:
+                if await writer.closed():  # completing failed: nothing left to abort from here
+                    log.info("S3 upload of %s failed at completion; sweep_incomplete removes leftovers", path)
+                    return
                 await writer.__aexit__(type(exc), exc, exc.__traceback__)
             except Exception as abort_exc:
                 log.warning(
