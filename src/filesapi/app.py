@@ -27,7 +27,6 @@ from filesapi.service import FileService, Policy
 __all__ = ["app_from_env", "build_app", "create_app", "open_state"]
 
 log = logging.getLogger("filesapi")
-SWEEP_INTERVAL_SECONDS = 60.0
 
 
 @contextlib.asynccontextmanager
@@ -55,9 +54,9 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         await metadata.close()
 
 
-async def _sweep_forever(service: FileService) -> None:
+async def _sweep_forever(service: FileService, interval: float) -> None:
     while True:
-        await asyncio.sleep(SWEEP_INTERVAL_SECONDS)
+        await asyncio.sleep(interval)
         try:
             report = await service.sweep()
             if report:
@@ -81,7 +80,7 @@ def build_app(
         assert settings is not None
         async with open_state(settings) as opened:
             app.state.filesapi = opened
-            sweeper = asyncio.create_task(_sweep_forever(opened.service))
+            sweeper = asyncio.create_task(_sweep_forever(opened.service, settings.sweep_interval))
             try:
                 yield
             finally:

@@ -225,6 +225,15 @@ def _is_loopback(host: str) -> bool:
     help="Log verbosity.",
 )
 @click.option(
+    "--sweep-interval",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    envvar="FILESAPI_SWEEP_INTERVAL",
+    show_envvar=True,
+    help="Seconds between background sweeps (interrupted deletes, expired content, leftovers).",
+)
+@click.option(
     "--console/--no-console",
     default=True,
     show_default=True,

@@ -52,6 +52,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "auto"
     console: bool = True
+    sweep_interval: float = 60.0
 
     def __post_init__(self) -> None:
         if self.auth not in ("open", "keys"):
@@ -106,6 +107,8 @@ class Settings:
                 changes[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif isinstance(default, int):
                 changes[f.name] = int(raw)
+            elif isinstance(default, float):
+                changes[f.name] = float(raw)
             elif isinstance(default, Path):
                 changes[f.name] = Path(raw)
             else:
