@@ -183,3 +183,10 @@ def server_factory(tmp_path: Path) -> Iterator[object]:
     yield start
     for server in servers:
         stop_server(server)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Turn the figures the reliability tests recorded into docs/reliability.md."""
+    from figures import write_report
+
+    write_report()
