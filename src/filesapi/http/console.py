@@ -1,9 +1,273 @@
-"""The web console: its page, static assets and the two read-only endpoints it needs."""
+"""The web console: its page, static assets and the two read-only endpoints it needs.
+
+The page (``GET /console``) is plain HTML with hand-written JS and CSS shipped as package data in
+``filesapi/console/``; there is no front-end build. It talks to the normal Files API with the user's
+key (kept in the tab's ``sessionStorage``) and to two JSON endpoints of its own, authorized exactly
+like the API (same keys, same workspace rules, same error envelopes):
+
+- ``GET /v1/console/requests?after_seq=N``: the recent requests of the caller's workspace (every
+  request, unauthenticated and unmatched ones too, for the admin key and under ``--auth open``).
+- ``GET /v1/console/storage``: files, bytes and quota of the caller's workspace (of every workspace
+  for the admin key and under ``--auth open``).
+
+The page sets its own strict CSP (no inline script or style, nothing from other origins); uploaded
+content is only ever shown as an ``<img>`` from a ``blob:`` URL, as text via ``textContent``, or as a
+PDF in a sandboxed frame, so uploaded HTML or SVG never runs from this origin.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import functools
+import hashlib
+import importlib.resources
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["console_routes"]
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
 
-console_routes: list[BaseRoute] = []
+from filesapi.errors import InvalidRequest
+from filesapi.http.observe import Observer, RequestRecord
+from filesapi.http.routes import Call, _authorize, _json, _query_int, _query_one, _state
+from filesapi.models import WorkspaceStats
+
+__all__ = ["CONSOLE_CSP", "console_routes", "sdk_of"]
+
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "frame-src blob:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+_ASSETS = {
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+_CONSOLE_ROUTES = (
+    "/console",
+    "/console/",
+    "/console/static/{name}",
+    "/v1/console/requests",
+    "/v1/console/storage",
+)
+_MUTATING_PREFIX = "/v1/"
+_DEFAULT_LIMIT = 200
+_MAX_LIMIT = 500
+_BOOT = secrets.token_hex(4)
+# "Anthropic/Python 2.12.0", "Anthropic/JS 0.60.0", "Anthropic/Go 1.5.0", "Anthropic/Java 2.1.0", ...
+_SDK_UA = re.compile(r"Anthropic/([A-Za-z#+.]+)\s+v?([0-9][\w.+-]*)")
+
+
+@dataclass(frozen=True)
+class _Asset:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+@functools.cache
+def _asset(name: str) -> _Asset:
+    body = importlib.resources.files("filesapi").joinpath("console", "static", name).read_bytes()
+    return _Asset(body, _ASSETS[name], '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
+
+
+@functools.cache
+def _version() -> str:
+    """Changes whenever an asset does, so the page's asset URLs can be cached for long."""
+    digest = hashlib.sha256()
+    for name in sorted(_ASSETS):
+        digest.update(_asset(name).body)
+    return digest.hexdigest()[:12]
+
+
+@functools.cache
+def _page() -> bytes:
+    template = importlib.resources.files("filesapi").joinpath("console", "index.html").read_text("utf-8")
+    return template.replace("__VERSION__", _version()).encode("utf-8")
+
+
+def sdk_of(user_agent: str) -> str:
+    """A short name for the client that sent a request, from its user agent."""
+    match = _SDK_UA.search(user_agent)
+    if match:
+        return f"{match.group(1)} SDK {match.group(2)}"
+    if user_agent.startswith("Mozilla/"):
+        return "browser"
+    return user_agent.split(" ", 1)[0][:40]
+
+
+def _sees_everything(request: Request, call: Call) -> bool:
+    """The admin key, or anyone under ``--auth open`` (as for the admin endpoints)."""
+    return call.principal.is_admin or _state(request).authenticator.mode == "open"
+
+
+def _is_console_traffic(record: RequestRecord) -> bool:
+    return record.route in _CONSOLE_ROUTES
+
+
+# -- the page and its assets
+
+
+async def console_page(request: Request) -> Response:
+    return Response(
+        _page(),
+        media_type="text/html; charset=utf-8",
+        headers={
+            "content-security-policy": CONSOLE_CSP,
+            "cache-control": "no-cache",
+            "referrer-policy": "no-referrer",
+            "cross-origin-opener-policy": "same-origin",
+        },
+    )
+
+
+async def console_slash(request: Request) -> Response:
+    return RedirectResponse("../console", status_code=308)  # relative: works behind a path prefix
+
+
+async def console_asset(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in _ASSETS:
+        raise HTTPException(404)
+    asset = _asset(name)
+    cache = (
+        "public, max-age=31536000, immutable" if request.query_params.get("v") == _version() else "no-cache"
+    )
+    headers = {"etag": asset.etag, "cache-control": cache}
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
+
+
+# -- the JSON endpoints
+
+
+def _record_json(record: RequestRecord) -> dict[str, Any]:
+    return {
+        "seq": record.seq,
+        "time": record.time,
+        "request_id": record.request_id,
+        "method": record.method,
+        "path": record.path,
+        "route": record.route,
+        "dialect": record.dialect,
+        "status": record.status,
+        "duration_ms": round(record.duration_ms, 2),
+        "bytes_in": record.bytes_in,
+        "bytes_out": record.bytes_out,
+        "workspace": record.workspace,
+        "user_agent": record.user_agent,
+        "sdk": sdk_of(record.user_agent),
+        "mutating": record.method in ("POST", "PUT", "PATCH", "DELETE")
+        and record.path.startswith(_MUTATING_PREFIX)
+        and 200 <= record.status < 300,
+    }
+
+
+def _process_id() -> str:
+    """This server process (each worker of ``--workers N`` keeps its own request buffer): the pid
+    tells forked workers apart, the boot token a restarted process from its predecessor."""
+    return f"{os.getpid():x}-{_BOOT}"
+
+
+def _after_seq(request: Request) -> int:
+    """``after=PROCESS:SEQ,...`` (the last seq seen of each process; an unknown process starts at 0),
+    else ``after_seq=SEQ``."""
+    pairs = _query_one(request, "after")
+    if pairs is not None:
+        me = _process_id()
+        for pair in pairs.split(","):
+            process, _, seq = pair.strip().rpartition(":")
+            if process == me:
+                if not seq.isdigit():
+                    raise InvalidRequest(f"after: {pair[:60]!r} is not PROCESS:SEQ.")
+                return int(seq)
+        return 0
+    return max(_query_int(request, "after_seq") or 0, 0)
+
+
+async def console_requests(request: Request) -> Response:
+    """Recent requests newer than ``after_seq``, oldest first, at most ``limit`` (the newest).
+
+    ``last_seq`` is the newest request this process has recorded (whether shown or not): poll with
+    ``after_seq=last_seq``. Each server process keeps its own buffer and numbering (``process``), so a
+    client that may reach several (``--workers``) sends ``after=PROCESS:SEQ,...`` instead.
+    The console's own traffic is left out unless ``include_console=true``. Keys are never recorded.
+    """
+    call = await _authorize(request)
+    after_seq = _after_seq(request)
+    limit = _query_int(request, "limit")
+    limit = _DEFAULT_LIMIT if limit is None else limit
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise InvalidRequest(f"limit must be between 1 and {_MAX_LIMIT}, got {limit}.")
+    include_console = (_query_one(request, "include_console") or "").lower() in ("true", "1", "yes")
+    everything = _sees_everything(request, call)
+    observer: Observer = request.app.state.observer
+    newest = observer.recent(0, 1)
+    records = observer.recent(after_seq, 1 << 30)
+    workspace = call.principal.workspace.name
+    shown = [
+        r
+        for r in records
+        if (everything or r.workspace == workspace) and (include_console or not _is_console_traffic(r))
+    ]
+    return _json(
+        {
+            "data": [_record_json(r) for r in shown[-limit:]],
+            "last_seq": newest[-1].seq if newest else 0,
+            "process": _process_id(),
+            "all_workspaces": everything,
+        }
+    )
+
+
+async def console_storage(request: Request) -> Response:
+    call = await _authorize(request)
+    service = _state(request).service
+    quota = service.policy.workspace_quota
+    everything = _sees_everything(request, call)
+    own = call.principal.workspace
+    stats = await service.metadata.workspace_stats()
+    rows = [s for s in stats if everything or s.workspace.id == own.id]
+    if not any(s.workspace.id == own.id for s in rows):
+        rows.append(WorkspaceStats(own, files=0, bytes=await service.metadata.used_bytes(own.id)))
+    workspaces = [
+        {
+            "id": s.workspace.id,
+            "name": s.workspace.name,
+            "files": s.files,
+            "bytes": s.bytes,
+            "quota_bytes": quota,
+            "used_fraction": None if not quota else s.bytes / quota,
+        }
+        for s in rows
+    ]
+    return _json(
+        {
+            "workspace": {"id": own.id, "name": own.name},
+            "admin": call.principal.is_admin,
+            "auth": _state(request).authenticator.mode,
+            "all_workspaces": everything,
+            "quota_bytes": quota,
+            "max_file_size": service.policy.max_file_size,
+            "uploads_downloadable": service.policy.uploads_downloadable,
+            "workspaces": workspaces,
+            "total": {
+                "files": sum(w["files"] for w in workspaces),
+                "bytes": sum(w["bytes"] for w in workspaces),
+            },
+        }
+    )
+
+
+console_routes: list[BaseRoute] = [
+    Route("/console", console_page, methods=["GET"]),
+    Route("/console/", console_slash, methods=["GET"]),
+    Route("/console/static/{name}", console_asset, methods=["GET"]),
+    Route("/v1/console/requests", console_requests, methods=["GET"]),
+    Route("/v1/console/storage", console_storage, methods=["GET"]),
+]
