@@ -18,6 +18,7 @@ from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
 from filesapi.http.console import console_routes
 from filesapi.http.context import RequestContext
+from filesapi.http.guard import Guard, HttpOptions
 from filesapi.http.observe import Observer
 from filesapi.http.routes import AppState, exception_handlers, routes
 from filesapi.logs import setup_logging
@@ -66,10 +67,15 @@ async def _sweep_forever(service: FileService, interval: float) -> None:
 
 
 def build_app(
-    state: AppState | None = None, *, settings: Settings | None = None, console: bool = True
+    state: AppState | None = None,
+    *,
+    settings: Settings | None = None,
+    console: bool = True,
+    options: HttpOptions | None = None,
 ) -> ASGIApp:
     """The ASGI app. With ``state`` the caller owns the backends (tests); with ``settings`` the app
     opens them in its lifespan. ``console``: serve the web console at /console."""
+    options = options or HttpOptions()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -95,13 +101,20 @@ def build_app(
     )
     app.router.redirect_slashes = False
     app.state.observer = Observer()
+    app.state.options = options
     if state is not None:
         app.state.filesapi = state
-    return RequestContext(app, app.state.observer)
+    return RequestContext(Guard(app, options), app.state.observer)
 
 
 def create_app(settings: Settings) -> ASGIApp:
-    return build_app(settings=settings, console=settings.console)
+    options = HttpOptions(
+        verify_downloads=settings.verify_downloads,
+        body_timeout=settings.body_timeout,
+        max_concurrent_requests=settings.max_concurrent_requests,
+        rate_limit_per_minute=settings.rate_limit or None,
+    )
+    return build_app(settings=settings, console=settings.console, options=options)
 
 
 def app_from_env() -> ASGIApp:

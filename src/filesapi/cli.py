@@ -234,6 +234,52 @@ def _is_loopback(host: str) -> bool:
     help="Seconds between background sweeps (interrupted deletes, expired content, leftovers).",
 )
 @click.option(
+    "--verify-downloads/--no-verify-downloads",
+    default=True,
+    show_default=True,
+    envvar="FILESAPI_VERIFY_DOWNLOADS",
+    show_envvar=True,
+    help="Check every whole-file download against its checksum as it streams (a corrupt file is "
+    "quarantined and its download fails). --no-verify-downloads lets the ASGI server send local files "
+    "by itself, faster, leaving corruption to `filesapi scrub`.",
+)
+@click.option(
+    "--max-concurrent-requests",
+    type=click.IntRange(min=0),
+    default=512,
+    show_default=True,
+    envvar="FILESAPI_MAX_CONCURRENT_REQUESTS",
+    show_envvar=True,
+    help="API requests in flight per worker before more are shed with 529 overloaded_error (0: no limit).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    envvar="FILESAPI_RATE_LIMIT",
+    show_envvar=True,
+    help="Requests per minute per API key (per worker) before 429 rate_limit_error (0: no limit).",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    envvar="FILESAPI_HEADER_TIMEOUT",
+    show_envvar=True,
+    help="Seconds a client may take to send its request headers before the connection is closed.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    envvar="FILESAPI_BODY_TIMEOUT",
+    show_envvar=True,
+    help="Seconds an upload may go without a byte arriving before it is refused with 408.",
+)
+@click.option(
     "--console/--no-console",
     default=True,
     show_default=True,
@@ -288,6 +334,7 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     )
     from granian import Granian
     from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
     Granian(
@@ -296,6 +343,7 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
         port=settings.port,
         interface=Interfaces.ASGI,
         loop=Loops.asyncio,  # measured: uvloop did not help; pin it so every install behaves alike
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000)),
         factory=True,
         workers=settings.workers,
         log_access=False,

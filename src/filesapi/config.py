@@ -53,6 +53,11 @@ class Settings:
     log_format: str = "auto"
     console: bool = True
     sweep_interval: float = 60.0
+    verify_downloads: bool = True
+    max_concurrent_requests: int = 512
+    rate_limit: int = 0
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
 
     def __post_init__(self) -> None:
         if self.auth not in ("open", "keys"):

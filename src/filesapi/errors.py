@@ -15,6 +15,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "QuotaExceeded",
+    "RequestTimeout",
 ]
 
 
@@ -58,6 +59,10 @@ class FileExpired(FilesApiError):
 
 class FileTooLarge(FilesApiError):
     pass
+
+
+class RequestTimeout(FilesApiError):
+    """The client sent its request too slowly."""
 
 
 class BackendUnavailable(FilesApiError):

@@ -283,11 +283,39 @@ class FileService:
         return self.blobs.local_path(record.id)
 
     async def content(self, record: FileRecord, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
+        """The file's bytes. A whole-file read is verified against the stored size and checksum as
+        it streams, holding the last chunk back until the check passes: on a mismatch the file is
+        quarantined and the stream fails before its end, so a client never receives a complete-
+        looking corrupt body. (A range cannot be checked against a whole-file checksum.)"""
         try:
-            return await self.blobs.open(record.id, byte_range)
+            chunks = await self.blobs.open(record.id, byte_range)
         except BlobNotFound:
             log.error("file %s has metadata but no stored content", record.id)
             raise CorruptBlob(f"The stored content of {record.id} is missing.") from None
+        return chunks if byte_range is not None else self._verified(record, chunks)
+
+    async def _verified(self, record: FileRecord, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        checksum = Checksum()
+        held: bytes | None = None
+        try:
+            async for chunk in chunks:
+                checksum.update(chunk)
+                if held is not None:
+                    yield held
+                held = chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if checksum.size != record.size_bytes or checksum.hexdigest() != record.checksum:
+            log.error(
+                "file %s failed its checksum on download (%d bytes, %s; expected %d bytes, %s): quarantined",
+                record.id, checksum.size, checksum.hexdigest(), record.size_bytes, record.checksum,
+            )  # fmt: skip
+            await self.metadata.quarantine(record.id, self.clock.now_us())
+            raise CorruptBlob(f"The stored content of {record.id} failed its checksum.")
+        if held is not None:
+            yield held
 
     # -- delete
     async def delete(self, principal: Principal, file_id: str) -> str:

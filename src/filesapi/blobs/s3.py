@@ -1,7 +1,8 @@
 """Blobs as objects in an S3-compatible bucket (AWS S3, SeaweedFS, MinIO, R2, ...), through obstore.
 
-URL: ``s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:8333&region=us-east-1``. ``endpoint`` and
-``region`` are optional (else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_REGION`` /
+URL: ``s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:8333&region=us-east-1&read_timeout=60``.
+``endpoint``, ``region`` and ``read_timeout`` (seconds without a byte before a request counts as
+stalled) are optional (else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_REGION`` /
 ``AWS_DEFAULT_REGION``, else AWS in us-east-1). Credentials come from the usual places (the
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` variables first). With an
 endpoint, requests are path-style (``endpoint/bucket/key``), and plain http is allowed only when the
@@ -106,6 +107,7 @@ class S3Location:
     prefix: str
     endpoint: str | None
     region: str
+    read_timeout: float = 60.0  # seconds without a byte before a request counts as stalled
 
     @classmethod
     def from_url(cls, url: str, environ: Mapping[str, str] | None = None) -> S3Location:
@@ -114,7 +116,7 @@ class S3Location:
         if parts.scheme != "s3" or not _BUCKET.fullmatch(parts.netloc):
             raise ValueError(f"blob URL {url!r} is not s3://BUCKET/PREFIX")
         query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-        unknown = set(query) - {"endpoint", "region"}
+        unknown = set(query) - {"endpoint", "region", "read_timeout"}
         if unknown:
             raise ValueError(f"blob URL {url!r} has unknown parameters: {', '.join(sorted(unknown))}")
         endpoint = (
@@ -126,11 +128,16 @@ class S3Location:
         prefix = unquote(parts.path).strip("/")
         if any(not segment or segment in (".", "..") for segment in prefix.split("/") if prefix):
             raise ValueError(f"blob URL {url!r} has an invalid prefix {prefix!r}")
+        try:
+            read_timeout = float(query.get("read_timeout", "60"))
+        except ValueError:
+            raise ValueError(f"blob URL {url!r}: read_timeout must be a number of seconds") from None
         return cls(
             bucket=parts.netloc,
             prefix=prefix,
             endpoint=endpoint.rstrip("/") if endpoint else None,
             region=region,
+            read_timeout=read_timeout,
         )
 
     @property
@@ -155,6 +162,8 @@ class S3BlobStore(BlobStore):
     def _make_store(self, options: ClientConfig, retry: RetryConfig) -> S3Store:
         loc = self.location
         client_options: ClientConfig = {**options}
+        if "read_timeout" in client_options:
+            client_options["read_timeout"] = f"{int(loc.read_timeout * 1000)}ms"
         if loc.endpoint is not None and loc.endpoint.startswith("http://"):
             client_options["allow_http"] = True
         # Credentials are left to obstore, which reads the AWS_* variables (and the other usual

@@ -19,6 +19,7 @@ from filesapi.errors import (
     NotFound,
     PermissionDenied,
     QuotaExceeded,
+    RequestTimeout,
 )
 
 __all__ = ["ERROR_TABLE", "error_body", "error_response", "response_for"]
@@ -33,6 +34,7 @@ ERROR_TABLE: dict[type[FilesApiError], tuple[int, str, str | None, dict[str, str
     NotFound: (404, "not_found_error", None, {}),
     FileExpired: (404, "not_found_error", "file_expired", {}),
     FileTooLarge: (413, "request_too_large", None, {}),
+    RequestTimeout: (408, "invalid_request_error", None, {"connection": "close"}),
     # SDKs retry 5xx; tell them to, after a pause, for an outage, and not to for corrupt data.
     BackendUnavailable: (503, "api_error", None, {"retry-after": "1", "x-should-retry": "true"}),
     CorruptBlob: (500, "api_error", None, {"x-should-retry": "false"}),

@@ -3,6 +3,7 @@ write the dialect's JSON. Errors are raised and turned into envelopes by ``handl
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,7 +16,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from filesapi.auth import Authenticator
-from filesapi.errors import BackendUnavailable, FilesApiError, FileTooLarge, InvalidRequest, PermissionDenied
+from filesapi.errors import (
+    BackendUnavailable,
+    FilesApiError,
+    FileTooLarge,
+    InvalidRequest,
+    PermissionDenied,
+    RequestTimeout,
+)
 from filesapi.http.dialect import Dialect, dump, file_json, is_beta
 from filesapi.http.download import (
     BlobResponse,
@@ -25,6 +33,7 @@ from filesapi.http.download import (
     supports_pathsend,
 )
 from filesapi.http.envelope import error_response, response_for
+from filesapi.http.guard import HttpOptions
 from filesapi.http.multipart import MultipartReader, parse_boundary
 from filesapi.http.observe import Observer
 from filesapi.http.openapi import docs_page, openapi_document
@@ -60,6 +69,11 @@ class Call:
 def _state(request: Request) -> AppState:
     state: AppState = request.app.state.filesapi
     return state
+
+
+def _options(request: Request) -> HttpOptions:
+    options: HttpOptions = request.app.state.options
+    return options
 
 
 def request_id(request: Request) -> str:
@@ -114,9 +128,20 @@ def _query_int(request: Request, name: str) -> int | None:
 
 
 async def _limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body, refused past ``limit`` bytes or when the client goes quiet for ``body_timeout``."""
+    idle = _options(request).body_timeout
+    stream = aiter(request.stream())
     total = 0
     try:
-        async for chunk in request.stream():
+        while True:
+            try:
+                chunk = await asyncio.wait_for(anext(stream), idle)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"The request body stalled: nothing arrived for {idle:g} seconds (after {total} bytes)."
+                ) from None
             total += len(chunk)
             if total > limit:
                 raise FileTooLarge(f"Request body is larger than this server's limit of {limit} bytes.")
@@ -283,7 +308,9 @@ async def download(request: Request) -> Response | BlobResponse:
     headers.append(("content-length", str(length)))
     if request.method == "HEAD":
         return BlobResponse(status, headers)
-    if byte_range is None and supports_pathsend(request.scope):
+    # Handing the file to the server by path is fastest, but then nothing checks its bytes on the
+    # way out; with verify_downloads (the default) whole files stream through their checksum.
+    if byte_range is None and not _options(request).verify_downloads and supports_pathsend(request.scope):
         path = service.content_path(record)
         if path is not None:
             return BlobResponse(status, headers, path=path)
