@@ -10,6 +10,7 @@ import crc32c
 import pytest
 
 from filesapi.blobs import BlobNotFound, BlobStore, ByteRange
+from filesapi.errors import BackendUnavailable
 from filesapi.ids import IdClock
 from filesapi.metadata import MetadataStore
 from filesapi.models import ApiKey, FileRecord
@@ -192,6 +193,23 @@ class MetadataStoreTests:
         assert results.count(True) == 10
         assert await store.used_bytes(ws.id) == 1000
         assert len((await store.list_files(ws.id, limit=100)).files) == 10
+
+    async def test_a_failing_write_does_not_undo_concurrent_ones(
+        self, store: MetadataStore, clock: IdClock
+    ) -> None:
+        # SQLite commits concurrent writes together: one failing must not take the others with it.
+        ws = await store.ensure_workspace("batch")
+        (existing,) = await self._add(store, clock, ws.id, 1)
+        fresh = [clock.new_file_id() for _ in range(6)]
+        writes = [store.insert_file(record(fid, ws.id, created_at_us=ts), None) for fid, ts in fresh[:3]]
+        writes.append(store.insert_file(record(existing, ws.id, created_at_us=1), None))  # duplicate id
+        writes += [store.insert_file(record(fid, ws.id, created_at_us=ts), None) for fid, ts in fresh[3:]]
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        assert isinstance(results[3], BackendUnavailable)
+        assert results[:3] + results[4:] == [True] * 6
+        listed = {f.id for f in (await store.list_files(ws.id, limit=100)).files}
+        assert listed == {existing} | {fid for fid, _ in fresh}
+        assert await store.used_bytes(ws.id) == 7 * 10
 
     async def test_paging(self, store: MetadataStore, clock: IdClock) -> None:
         ws = await store.ensure_workspace("p")

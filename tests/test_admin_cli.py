@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from conftest import GA_HEADERS, start_server, stop_server
+from filesapi.blobs.local import shard_of
 
 
 def admin(storage: list[str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -134,8 +135,9 @@ def test_gc_removes_leftovers_and_keeps_files(tmp_path: Path) -> None:
     )
     # What a crash leaves: a temp file mid-write and a published blob whose row never committed.
     (data / "blobs" / "tmp" / "file_crashed.abcd.part").write_bytes(b"half")
-    orphan = data / "blobs" / "blobs" / "xx" / "file_011ngdqPKvKnuZD5F3TtAmxx"
-    orphan.parent.mkdir(exist_ok=True)
+    orphan_id = "file_011ngdqPKvKnuZD5F3TtAmxx"
+    orphan = data / "blobs" / "blobs" / shard_of(orphan_id) / orphan_id
+    orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"no row")
     result = admin(storage, "gc", "--grace", "0")
     assert result.returncode == 0, result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -13,7 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from filesapi.blobs import BlobStore, LocalBlobStore, MemoryBlobStore, open_blob_store
+from filesapi.blobs.local import shard_of
 from filesapi.errors import BackendUnavailable
+from filesapi.ids import IdClock
 from filesapi.metadata import MetadataStore, open_metadata_store, schema
 from servers_pg import PostgresServer
 from store_contracts import BlobStoreTests, MetadataStoreTests
@@ -39,6 +42,20 @@ class TestLocalBlobStore(BlobStoreTests):
         assert list((store.root / "tmp").iterdir()) == []
         assert store.local_path("file_xyz") == str(store.root / "blobs" / "yz" / "file_xyz")
         assert store.local_path("file_missing") is None
+
+    async def test_file_ids_shard_by_time_and_concurrent_puts_all_land(self, store: LocalBlobStore) -> None:
+        clock = IdClock()
+        keys = [clock.new_file_id()[0] for _ in range(40)]
+        assert len({shard_of(k) for k in keys}) <= 2  # made within moments: one folder (or two)
+
+        async def one(data: bytes) -> AsyncIterator[bytes]:
+            yield data
+
+        infos = await asyncio.gather(*(store.put(k, one(k.encode())) for k in keys))
+        assert [i.size for i in infos] == [len(k) for k in keys]
+        for key in keys:
+            assert (store.root / "blobs" / shard_of(key) / key).read_bytes() == key.encode()
+        assert sorted([k async for k in store.iter_keys()]) == sorted(keys)
 
     async def test_sweep_incomplete_removes_old_temp_files(self, store: LocalBlobStore) -> None:
         stale = store.root / "tmp" / "file_old.1234.part"

@@ -96,7 +96,8 @@ def _random_b58(length: int) -> str:
 
 
 def new_request_id() -> str:
-    return "req_01" + _random_b58(22)
+    # One draw of random bits, not 22 (this runs for every request).
+    return "req_01" + b58encode_fixed(secrets.randbits(128), 22)
 
 
 def new_workspace_id() -> str:

@@ -21,8 +21,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         request = getattr(record, "request", None)
-        if isinstance(request, dict):
-            entry.update(request)
+        if request is not None:
+            entry.update(request.as_dict())
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -33,10 +33,8 @@ class HumanFormatter(logging.Formatter):
         clock = time.strftime("%H:%M:%S", time.localtime(record.created))
         line = f"{clock} {record.levelname:<7} {record.getMessage()}"
         request = getattr(record, "request", None)
-        if isinstance(request, dict):
-            line += f"  {request['request_id']}" + (
-                f" ws={request['workspace']}" if request.get("workspace") else ""
-            )
+        if request is not None:
+            line += f"  {request.request_id}" + (f" ws={request.workspace}" if request.workspace else "")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

@@ -1,17 +1,24 @@
 """Blobs as files in a local folder, written crash-safely.
 
-Layout under the root: ``blobs/<last two characters of the key>/<key>`` for published blobs and
-``tmp/<key>.<random>.part`` while one is being written. A write goes to the temp file, is fsynced,
-renamed into place and the directory fsynced: after a crash a blob is either complete or absent
-(a leftover temp file is swept by ``filesapi gc``).
+Layout under the root: ``tmp/<key>.<random>.part`` while a blob is being written, then
+``blobs/<shard>/<key>``. A write goes to the temp file, is fsynced, renamed into place and the
+directory fsynced: after a crash a blob is either complete or absent (a leftover temp file is swept
+by ``filesapi gc``).
 
-Disk writes and fsyncs run on worker threads so the event loop keeps parsing the next chunk while
-the previous one is written (one write in flight per upload keeps the bytes in order).
+The shard of a file id is the part of the id that changes every few seconds (``file_01`` ids start
+with their creation time): uploads that run at the same time land in the same folder, so one fsync
+of that folder covers all their renames (``_DirSyncer`` coalesces them), and each folder stays
+small. Other keys shard by their last two characters.
+
+Disk writes and fsyncs run on this store's own threads, so the event loop keeps parsing the next
+chunk while the previous one is written (one write in flight per upload keeps the bytes in order)
+and fsyncs of many uploads proceed in parallel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import os
 import secrets
@@ -22,12 +29,14 @@ from typing import TypeVar
 
 from filesapi.blobs.base import BlobNotFound, BlobStore, ByteRange, Checksum, check_key
 from filesapi.errors import BackendUnavailable
+from filesapi.ids import is_file_id
 from filesapi.models import BlobInfo
 
 __all__ = ["LocalBlobStore"]
 
 _WRITE_BATCH = 1 << 20
 _READ_CHUNK = 1 << 20
+_IO_THREADS = 32  # fsyncs wait on the disk, not the CPU: many may run at once
 _T = TypeVar("_T")
 
 
@@ -48,19 +57,64 @@ def _write_batch(fd: int, batch: list[bytes], checksum: Checksum) -> None:
             rest = rest[os.write(fd, rest) :]
 
 
-def _fsync_close(fd: int) -> None:
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def shard_of(key: str) -> str:
+    if is_file_id(key):
+        body = key[len("file_01") :]
+        # Character 5 of the body changes about every 3.5 s, characters 0-4 about every 3 minutes.
+        return f"{body[:5]}/{body[5]}"
+    return key[-2:]
+
+
+class _DirSyncer:
+    """Coalesced fsyncs of a directory. A caller's rename happened before it asks, so a sync that
+    starts after the request covers it: callers arriving while a sync runs share the next one."""
+
+    def __init__(self, executor: concurrent.futures.Executor) -> None:
+        self._executor = executor
+        self._running: dict[Path, asyncio.Future[None]] = {}
+        self._queued: dict[Path, asyncio.Future[None]] = {}
+
+    async def sync(self, path: Path) -> None:
+        if path not in self._running:
+            await asyncio.shield(self._start(path))
+            return
+        queued = self._queued.get(path)
+        if queued is None:
+            queued = self._queued[path] = asyncio.get_running_loop().create_future()
+        await asyncio.shield(queued)
+
+    def _start(self, path: Path) -> asyncio.Future[None]:
+        running = asyncio.get_running_loop().run_in_executor(self._executor, _fsync_dir, path)
+        self._running[path] = running
+        running.add_done_callback(lambda _: self._finished(path))
+        return running
+
+    def _finished(self, path: Path) -> None:
+        del self._running[path]
+        queued = self._queued.pop(path, None)
+        if queued is None:
+            return
+        following = self._start(path)
+
+        def relay(done: asyncio.Future[None]) -> None:
+            if queued.done():
+                return
+            if done.cancelled():
+                queued.cancel()
+            elif (exc := done.exception()) is not None:
+                queued.set_exception(exc)
+            else:
+                queued.set_result(None)
+
+        following.add_done_callback(relay)
 
 
 class LocalBlobStore(BlobStore):
@@ -70,14 +124,16 @@ class LocalBlobStore(BlobStore):
         self._tmp = self.root / "tmp"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
-        self._known_dirs: set[str] = set()
+        self._known_dirs: set[Path] = set()
+        self._executor = concurrent.futures.ThreadPoolExecutor(_IO_THREADS, "filesapi-disk")
+        self._dir_syncer = _DirSyncer(self._executor)
 
     def _path(self, key: str) -> Path:
-        return self._blobs / key[-2:] / key
+        return self._blobs / shard_of(key) / key
 
     async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
         try:
-            return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except OSError as exc:
             raise _storage_error(exc) from exc
 
@@ -104,20 +160,43 @@ class LocalBlobStore(BlobStore):
                 if batch_size >= _WRITE_BATCH:
                     if in_flight is not None:
                         await self._settle(in_flight)
-                    in_flight = loop.run_in_executor(None, _write_batch, fd, batch, checksum)
+                    in_flight = loop.run_in_executor(self._executor, _write_batch, fd, batch, checksum)
                     batch, batch_size = [], 0
             if in_flight is not None:
                 await self._settle(in_flight)
-            if batch:
-                await self._run(_write_batch, fd, batch, checksum)
-            fd_open = False  # _fsync_close closes it even when fsync fails
-            await self._run(_fsync_close, fd)
-            await self._run(self._install, tmp, self._path(key))
+            final = self._path(key)
+            fd_open = False  # _finish closes it whatever happens
+            await self._run(self._finish, fd, batch, checksum, tmp, final)
+            await self._synced(final.parent)
             published = True
             return checksum.info()
         finally:
             if not published:
                 self._discard(fd if fd_open else None, tmp, in_flight)
+
+    def _finish(self, fd: int, batch: list[bytes], checksum: Checksum, tmp: Path, final: Path) -> None:
+        """The rest of the bytes, fsync, close, rename into place: one trip to a thread."""
+        try:
+            if batch:
+                _write_batch(fd, batch, checksum)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        shard = final.parent
+        if shard not in self._known_dirs:
+            if not shard.is_dir():
+                shard.mkdir(parents=True, exist_ok=True)
+                _fsync_dir(shard.parent)  # the new folder's own entry
+                if shard.parent != self._blobs:
+                    _fsync_dir(self._blobs)
+            self._known_dirs.add(shard)
+        os.rename(tmp, final)
+
+    async def _synced(self, directory: Path) -> None:
+        try:
+            await self._dir_syncer.sync(directory)
+        except OSError as exc:
+            raise _storage_error(exc) from exc
 
     @staticmethod
     async def _settle(future: asyncio.Future[None]) -> None:
@@ -125,16 +204,6 @@ class LocalBlobStore(BlobStore):
             await asyncio.shield(future)
         except OSError as exc:
             raise _storage_error(exc) from exc
-
-    def _install(self, tmp: Path, final: Path) -> None:
-        shard = final.parent
-        if shard.name not in self._known_dirs:
-            if not shard.exists():
-                shard.mkdir(exist_ok=True)
-                _fsync_dir(self._blobs)
-            self._known_dirs.add(shard.name)
-        os.rename(tmp, final)
-        _fsync_dir(shard)
 
     @staticmethod
     def _discard(fd: int | None, tmp: Path, in_flight: asyncio.Future[None] | None) -> None:
@@ -163,7 +232,7 @@ class LocalBlobStore(BlobStore):
         return self._read(key, path, start, stop)
 
     async def _run_raw(self, fn: Callable[..., _T], *args: object) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _read(self, key: str, path: Path, start: int, stop: int) -> AsyncIterator[bytes]:
         try:
@@ -192,7 +261,7 @@ class LocalBlobStore(BlobStore):
 
     async def iter_keys(self) -> AsyncIterator[str]:
         def scan() -> list[str]:
-            return [p.name for shard in self._blobs.iterdir() if shard.is_dir() for p in shard.iterdir()]
+            return [p.name for p in self._blobs.rglob("*") if p.is_file()]
 
         for key in await self._run(scan):
             yield key
@@ -219,3 +288,6 @@ class LocalBlobStore(BlobStore):
     def local_path(self, key: str) -> str | None:
         path = self._path(check_key(key))
         return str(path) if path.is_file() else None
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False)

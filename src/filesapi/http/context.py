@@ -48,15 +48,7 @@ class RequestContext:
         started = time.perf_counter()
         status = 0
         complete = False
-        bytes_in = 0
         bytes_out = 0
-
-        async def counting_receive() -> Message:
-            nonlocal bytes_in
-            message = await receive()
-            if message["type"] == "http.request":
-                bytes_in += len(message.get("body", b""))
-            return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, complete, bytes_out
@@ -80,7 +72,7 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, send_with_headers)
+            await self.app(scope, receive, send_with_headers)
         except Exception:
             if status == 0:
                 log.exception(
@@ -110,7 +102,7 @@ class RequestContext:
                 dialect="beta" if is_beta(_header(scope, b"anthropic-beta")) else "ga",
                 status=status,
                 duration_ms=(time.perf_counter() - started) * 1000,
-                bytes_in=bytes_in,
+                bytes_in=state.get("bytes_in", 0),  # counted by the upload handler as it reads
                 bytes_out=bytes_out,
                 workspace=state.get("workspace"),
                 user_agent=(_header(scope, b"user-agent") or [""])[0][:200],

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import enum
 import json
+import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from filesapi.models import FileRecord
@@ -17,7 +17,6 @@ from filesapi.models import FileRecord
 __all__ = ["BETA_FLAG", "Dialect", "dump", "file_json", "format_time", "is_beta"]
 
 BETA_FLAG = "files-api-2025-04-14"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Dialect(enum.Enum):
@@ -31,7 +30,12 @@ def is_beta(beta_header_values: Iterable[str]) -> bool:
 
 def format_time(us: int) -> str:
     """RFC 3339 in UTC with microseconds and ``Z``, e.g. ``2025-04-15T18:37:24.100435Z``."""
-    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds, micros = divmod(us, 1_000_000)
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        f".{micros:06d}Z"
+    )
 
 
 def file_json(record: FileRecord, dialect: Dialect) -> dict[str, Any]:

@@ -84,7 +84,7 @@ class Observer:
             record.path,
             record.status,
             record.duration_ms,
-            extra={"request": record.as_dict()},
+            extra={"request": record},  # formatters read its fields; no dict unless one is written
         )
         return record
 

@@ -143,6 +143,7 @@ async def _limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
                     f"The request body stalled: nothing arrived for {idle:g} seconds (after {total} bytes)."
                 ) from None
             total += len(chunk)
+            request.scope["state"]["bytes_in"] = total
             if total > limit:
                 raise FileTooLarge(f"Request body is larger than this server's limit of {limit} bytes.")
             yield chunk

@@ -83,6 +83,11 @@ class AsyncRunner(Runner):
 
 
 class SqliteRunner(Runner):
+    """SQLite. Writes go through group commit: every write waiting while the writer thread commits
+    is run in the next transaction, and all of them are answered after that single commit, so N
+    concurrent uploads cost one fsync of the WAL, not N, and each is acknowledged only once it is
+    durable."""
+
     dialect = "sqlite"
 
     def __init__(self, engine: Engine, *, in_memory: bool) -> None:
@@ -95,7 +100,8 @@ class SqliteRunner(Runner):
         self._thread = (
             None if in_memory else concurrent.futures.ThreadPoolExecutor(1, "filesapi-sqlite-writer")
         )
-        self._write_lock = asyncio.Lock()
+        self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @staticmethod
     def _transaction(conn: Connection, fn: Callable[[Connection], _T]) -> _T:
@@ -106,19 +112,56 @@ class SqliteRunner(Runner):
         return self._transaction(self._reader, fn)
 
     async def write(self, fn: Callable[[Connection], _T]) -> _T:
-        async with self._write_lock:
-            if self._thread is None:
-                return self._transaction(self._writer, fn)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._thread, self._transaction, self._writer, fn)
+        if self._thread is None:  # in memory: nothing to wait for, and one connection for all
+            return self._transaction(self._writer, fn)
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = await loop.run_in_executor(
+                        self._thread, self._commit_batch, [fn for fn, _ in batch]
+                    )
+                except BaseException as exc:  # cancelled while committing: tell every waiter
+                    outcomes = [(False, exc)] * len(batch)
+                for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(value) if ok else future.set_exception(value)
+        finally:
+            self._flusher = None
+
+    def _commit_batch(self, fns: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """On the writer thread: all of them in one transaction and one commit. If any fails, the
+        transaction is rolled back and each is run alone, so one failure undoes no other write."""
+        try:
+            with translated(), self._writer.begin():
+                return [(True, fn(self._writer)) for fn in fns]
+        except Exception as exc:
+            if len(fns) == 1:
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = []
+        for fn in fns:
+            try:
+                outcomes.append((True, self._transaction(self._writer, fn)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
 
     async def close(self) -> None:
-        async with self._write_lock:
-            if self._thread is not None:
-                await asyncio.get_running_loop().run_in_executor(self._thread, self._writer.close)
-                self._thread.shutdown()
-            self._reader.close()
-            self.engine.dispose()
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._writer.close)
+            self._thread.shutdown()
+        self._reader.close()
+        self.engine.dispose()
 
 
 def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:

@@ -87,6 +87,15 @@ _FIND_WORKSPACE = select(workspaces.c.id, workspaces.c.name).where(
 )
 
 
+_CHARGE = (
+    update(workspaces)
+    .where(workspaces.c.id == bindparam("workspace_id"))
+    .values(used_bytes=workspaces.c.used_bytes + bindparam("size"))
+)
+_CHARGE_WITHIN_QUOTA = _CHARGE.where(workspaces.c.used_bytes + bindparam("size") <= bindparam("quota"))
+_INSERT_FILE = insert(files)
+
+
 @cache
 def _list_query(after: bool, before: bool, scoped: bool) -> Select[Any]:
     """Newest first (or oldest first when paging toward newer files from ``before_id`` alone)."""
@@ -194,29 +203,27 @@ class SqlMetadataStore(MetadataStore):
 
     # -- files
     async def insert_file(self, record: FileRecord, quota_bytes: int | None) -> bool:
-        charge = update(workspaces).where(workspaces.c.id == record.workspace_id)
-        if quota_bytes is not None:
-            charge = charge.where(workspaces.c.used_bytes + record.size_bytes <= quota_bytes)
-        charge = charge.values(used_bytes=workspaces.c.used_bytes + record.size_bytes)
-        row = insert(files).values(
-            id=record.id,
-            workspace_id=record.workspace_id,
-            filename=record.filename,
-            mime_type=record.mime_type,
-            size_bytes=record.size_bytes,
-            checksum=record.checksum,
-            created_at_us=record.created_at_us,
-            downloadable=record.downloadable,
-            scope_id=record.scope_id,
-            expires_at_us=record.expires_at_us,
-        )
+        charge = _CHARGE if quota_bytes is None else _CHARGE_WITHIN_QUOTA
+        charge_params = {"workspace_id": record.workspace_id, "size": record.size_bytes, "quota": quota_bytes}
+        row = {
+            "id": record.id,
+            "workspace_id": record.workspace_id,
+            "filename": record.filename,
+            "mime_type": record.mime_type,
+            "size_bytes": record.size_bytes,
+            "checksum": record.checksum,
+            "created_at_us": record.created_at_us,
+            "downloadable": record.downloadable,
+            "scope_id": record.scope_id,
+            "expires_at_us": record.expires_at_us,
+        }
 
         def run(conn: Connection) -> bool:
             # The conditional UPDATE takes the workspace row's write lock first, so concurrent
             # inserts (in this process or another replica) are checked one after the other.
-            if conn.execute(charge).rowcount != 1:
+            if conn.execute(charge, charge_params).rowcount != 1:
                 return False
-            conn.execute(row)
+            conn.execute(_INSERT_FILE, row)
             return True
 
         return await self.runner.write(run)
