@@ -145,3 +145,30 @@ def test_parse_boundary(header: str, boundary: bytes) -> None:
 def test_bad_boundaries(header: str | None) -> None:
     with pytest.raises(InvalidRequest):
         parse_boundary(header)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(data=st.data())
+async def test_large_chunks_with_delimiter_lookalikes_at_every_edge(data: st.DataObject) -> None:
+    """Big chunks take the zero-copy path: partial delimiters at chunk edges must not fool it."""
+    boundary = data.draw(st.sampled_from([b"bound", b"--bound", b"----formdata-undici-012345678901"]))
+    delimiter = b"\r\n--" + boundary
+    pieces = st.one_of(
+        st.binary(min_size=1, max_size=3000),
+        st.integers(1, len(delimiter) - 1).map(lambda k: delimiter[:k]),
+        st.sampled_from([b"\r\n", b"\r", b"-", b"--", b"\r\n-"]),
+    )
+    content = b"".join(data.draw(st.lists(pieces, max_size=12)))
+    if delimiter in b"\r\n" + content:
+        return
+    body = _form(
+        boundary,
+        (b'Content-Disposition: form-data; name="file"; filename="f"', content),
+        (b'Content-Disposition: form-data; name="after"', b"tail field"),
+    )
+    # Cut just around where the real delimiters sit, plus anywhere.
+    edges = [i for i in range(len(body)) if body.startswith(delimiter, i)]
+    near = [e + d for e in edges for d in (-2, -1, 0, 1, 3, len(delimiter) - 1, len(delimiter))]
+    cuts = data.draw(st.lists(st.sampled_from(near + list(range(0, len(body), 97))), max_size=6))
+    cuts = [c for c in cuts if 0 <= c <= len(body)]
+    assert await _parse(body, boundary, cuts) == [("file", "f", content), ("after", None, b"tail field")]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from filesapi.blobs import BlobNotFound, BlobStore, ByteRange
-from filesapi.blobs.base import Checksum
+from filesapi.blobs.base import Checksum, Chunk
 from filesapi.cursors import CursorCodec
 from filesapi.errors import (
     BackendUnavailable,
@@ -140,7 +140,7 @@ class FileService:
         *,
         filename: str | None,
         content_type: str | None,
-        chunks: AsyncIterable[bytes],
+        chunks: AsyncIterable[Chunk],
         downloadable: bool | None = None,
         scope_id: str | None = None,
     ) -> StagedUpload:
@@ -152,7 +152,7 @@ class FileService:
         room = None if quota is None else quota - await self.metadata.used_bytes(workspace_id)
         head = bytearray()
 
-        async def checked() -> AsyncIterator[bytes]:
+        async def checked() -> AsyncIterator[Chunk]:
             total = 0
             async for chunk in chunks:
                 total += len(chunk)

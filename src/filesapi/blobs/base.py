@@ -11,7 +11,10 @@ import crc32c
 
 from filesapi.models import BlobInfo
 
-__all__ = ["CHECKSUM_ALGORITHM", "BlobNotFound", "BlobStore", "ByteRange", "Checksum", "check_key"]
+__all__ = ["CHECKSUM_ALGORITHM", "BlobNotFound", "BlobStore", "ByteRange", "Checksum", "Chunk", "check_key"]
+
+# What uploads stream through: bytes, or views into the request's own chunks (no copy).
+Chunk = bytes | memoryview
 
 CHECKSUM_ALGORITHM = "crc32c"
 _KEY = re.compile(r"[A-Za-z0-9_]{1,128}")
@@ -68,7 +71,7 @@ class BlobStore(ABC):
     """Async storage of immutable blobs under server-made keys."""
 
     @abstractmethod
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> BlobInfo:
+    async def put(self, key: str, chunks: AsyncIterable[Chunk]) -> BlobInfo:
         """Store the stream under ``key`` durably, all or nothing.
 
         If iterating ``chunks`` raises, nothing is left under ``key`` and the error propagates.

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from filesapi.blobs.base import BlobNotFound, BlobStore, ByteRange, Checksum, check_key
+from filesapi.blobs.base import BlobNotFound, BlobStore, ByteRange, Checksum, Chunk, check_key
 from filesapi.errors import BackendUnavailable
 from filesapi.ids import is_file_id
 from filesapi.models import BlobInfo
@@ -46,7 +46,7 @@ def _storage_error(exc: OSError) -> BackendUnavailable:
     return BackendUnavailable(f"The server's file storage failed: {exc.strerror or exc}.")
 
 
-def _write_batch(fd: int, batch: list[bytes], checksum: Checksum) -> None:
+def _write_batch(fd: int, batch: list[Chunk], checksum: Checksum) -> None:
     for chunk in batch:
         checksum.update(chunk)
     total = sum(len(c) for c in batch)
@@ -137,7 +137,7 @@ class LocalBlobStore(BlobStore):
         except OSError as exc:
             raise _storage_error(exc) from exc
 
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> BlobInfo:
+    async def put(self, key: str, chunks: AsyncIterable[Chunk]) -> BlobInfo:
         check_key(key)
         tmp = self._tmp / f"{key}.{secrets.token_hex(4)}.part"
         try:
@@ -150,7 +150,7 @@ class LocalBlobStore(BlobStore):
         fd_open = True
         published = False
         try:
-            batch: list[bytes] = []
+            batch: list[Chunk] = []
             batch_size = 0
             async for chunk in chunks:
                 if not chunk:
@@ -174,7 +174,7 @@ class LocalBlobStore(BlobStore):
             if not published:
                 self._discard(fd if fd_open else None, tmp, in_flight)
 
-    def _finish(self, fd: int, batch: list[bytes], checksum: Checksum, tmp: Path, final: Path) -> None:
+    def _finish(self, fd: int, batch: list[Chunk], checksum: Checksum, tmp: Path, final: Path) -> None:
         """The rest of the bytes, fsync, close, rename into place: one trip to a thread."""
         try:
             if batch:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
-from filesapi.blobs.base import BlobNotFound, BlobStore, ByteRange, Checksum, check_key
+from filesapi.blobs.base import BlobNotFound, BlobStore, ByteRange, Checksum, Chunk, check_key
 from filesapi.models import BlobInfo
 
 __all__ = ["MemoryBlobStore"]
@@ -16,10 +16,10 @@ class MemoryBlobStore(BlobStore):
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
 
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> BlobInfo:
+    async def put(self, key: str, chunks: AsyncIterable[Chunk]) -> BlobInfo:
         check_key(key)
         checksum = Checksum()
-        parts: list[bytes] = []
+        parts: list[Chunk] = []
         async for chunk in chunks:
             checksum.update(chunk)
             parts.append(bytes(chunk))

@@ -63,7 +63,7 @@ from obstore.exceptions import BaseError as ObstoreError
 from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
-from filesapi.blobs.base import BlobNotFound, BlobStore, ByteRange, Checksum, check_key
+from filesapi.blobs.base import BlobNotFound, BlobStore, ByteRange, Checksum, Chunk, check_key
 from filesapi.errors import BackendUnavailable
 from filesapi.models import BlobInfo
 
@@ -224,14 +224,14 @@ class S3BlobStore(BlobStore):
 
     # -- the BlobStore interface
 
-    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> BlobInfo:
+    async def put(self, key: str, chunks: AsyncIterable[Chunk]) -> BlobInfo:
         path = check_key(key)
         checksum = Checksum()
         writer = obstore.open_writer_async(
             self._store, path, buffer_size=_PART_SIZE, max_concurrency=_PARTS_IN_FLIGHT
         )
         try:
-            batch: list[bytes] = []
+            batch: list[Chunk] = []
             batch_size = 0
             async for chunk in chunks:
                 if not chunk:
@@ -251,7 +251,7 @@ class S3BlobStore(BlobStore):
             raise
         return checksum.info()
 
-    async def _write(self, writer: AsyncWritableFile, batch: list[bytes]) -> None:
+    async def _write(self, writer: AsyncWritableFile, batch: list[Chunk]) -> None:
         # obstore holds on to the buffer itself (no copy) until its part is sent: hand it an immutable
         # one (bytes() of a bytes object is that same object).
         with self._translate("upload"):

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from filesapi.blobs.base import Chunk
 from filesapi.errors import InvalidRequest
 
 __all__ = ["MultipartReader", "Part", "parse_boundary", "parse_header_params"]
@@ -79,7 +80,7 @@ class Part:
     headers: list[tuple[str, str]] = field(default_factory=list)
     _reader: MultipartReader | None = field(default=None, repr=False)
 
-    def chunks(self) -> AsyncIterator[bytes]:
+    def chunks(self) -> AsyncIterator[Chunk]:
         assert self._reader is not None
         return self._reader._body()
 
@@ -117,16 +118,11 @@ class MultipartReader:
         self._started = False
 
     async def _fill(self) -> bool:
-        while not self._eof:
-            try:
-                chunk = await anext(self._stream)
-            except StopAsyncIteration:
-                self._eof = True
-                break
-            if chunk:
-                self._buf += chunk
-                return True
-        return False
+        chunk = await self._next_chunk()
+        if chunk is None:
+            return False
+        self._buf += chunk
+        return True
 
     async def _skip_preamble(self) -> None:
         keep = len(self._delimiter) - 1
@@ -205,7 +201,21 @@ class MultipartReader:
         content_type = next((v for k, v in headers if k == "content-type"), None)
         return Part(params["name"], filename, content_type, headers, self)
 
-    async def _body(self) -> AsyncIterator[bytes]:
+    async def _next_chunk(self) -> bytes | None:
+        while not self._eof:
+            try:
+                chunk = await anext(self._stream)
+            except StopAsyncIteration:
+                self._eof = True
+                break
+            if chunk:
+                return chunk
+        return None
+
+    async def _body(self) -> AsyncIterator[Chunk]:
+        """The part's bytes up to the next delimiter. Between chunks at most ``keep`` bytes (a
+        possible start of the delimiter) wait in the buffer; a large chunk with no delimiter
+        straddling its start is searched in place and handed on as views into it, never copied."""
         if not self._in_body:
             return
         delimiter = self._delimiter
@@ -222,10 +232,26 @@ class MultipartReader:
             if safe > 0:
                 yield bytes(self._buf[:safe])
                 del self._buf[:safe]
-            if not await self._fill():
+            chunk = await self._next_chunk()
+            if chunk is None:
                 raise InvalidRequest(
                     "The multipart body ended before its closing boundary (truncated upload?)."
                 )
+            if len(chunk) <= 2 * len(delimiter) or (bytes(self._buf) + chunk[:keep]).find(delimiter) >= 0:
+                self._buf += chunk  # small, or a delimiter begins in the held tail: the careful way
+                continue
+            if self._buf:  # no delimiter starts in the tail: it is data
+                yield bytes(self._buf)
+            view = memoryview(chunk)
+            idx = chunk.find(delimiter)
+            if idx >= 0:
+                if idx:
+                    yield view[:idx]
+                self._buf = bytearray(view[idx + len(delimiter) :])
+                self._in_body = False
+                return
+            yield view[: len(chunk) - keep]
+            self._buf = bytearray(view[len(chunk) - keep :])
 
     def __aiter__(self) -> AsyncIterator[Part]:
         return self._iterate()

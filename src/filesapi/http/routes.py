@@ -135,7 +135,8 @@ async def _limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
     try:
         while True:
             try:
-                chunk = await asyncio.wait_for(anext(stream), idle)
+                async with asyncio.timeout(idle):  # a timer, not a task per chunk (as wait_for makes)
+                    chunk = await anext(stream)
             except StopAsyncIteration:
                 return
             except TimeoutError:
