@@ -1,5 +1,5 @@
 """The Files API endpoints. Thin: read the wire (headers, query, multipart), call the service,
-write the dialect's JSON. Errors are raised and turned into envelopes by ``handlers``."""
+write the dialect's JSON. Errors are raised and turned into envelopes by ``exception_handlers``."""
 
 from __future__ import annotations
 
