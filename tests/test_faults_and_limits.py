@@ -334,3 +334,17 @@ def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
         "request headers trickled in (header timeout 1 s)",
         connection_closed_after_seconds=round(waited, 1),
     )
+
+
+def test_a_small_corrupt_file_gets_a_json_error(tmp_path: Path) -> None:
+    """A file that fits in one chunk is checked before the headers go out: a proper envelope."""
+    server = start_server(tmp_path, "--data-dir", str(tmp_path / "data"))
+    try:
+        file_id = httpx.post(server.base_url + "/v1/files", files={"file": ("s.txt", b"small and sound")},
+                             headers=GA_HEADERS).json()["id"]  # fmt: skip
+        _corrupt(tmp_path / "data", file_id)
+        response = httpx.get(f"{server.base_url}/v1/files/{file_id}/content", headers=GA_HEADERS)
+        assert _envelope(response, 500, "api_error")["error"]["message"].endswith("failed its checksum.")
+        assert response.headers["x-should-retry"] == "false"
+    finally:
+        stop_server(server)

@@ -126,3 +126,18 @@ def test_blob_urls(tmp_path: Path) -> None:
 async def test_unknown_metadata_url() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         await open_metadata_store("mysql://x")
+
+
+async def test_local_store_still_reads_the_first_layout(tmp_path: Path) -> None:
+    """Folders written before the time-sharded layout keep working: read, list, delete."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    file_id = IdClock().new_file_id()[0]
+    legacy = tmp_path / "blobs" / "blobs" / file_id[-2:] / file_id
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"written by an older filesapi")
+    assert await store.exists(file_id)
+    assert b"".join([c async for c in await store.open(file_id)]) == b"written by an older filesapi"
+    assert store.local_path(file_id) == str(legacy)
+    assert [k async for k in store.iter_keys()] == [file_id]
+    await store.delete(file_id)
+    assert not legacy.exists() and not await store.exists(file_id)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -55,11 +56,19 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
         await metadata.close()
 
 
+ORPHAN_SWEEP_SECONDS = 3600.0
+
+
 async def _sweep_forever(service: FileService, interval: float) -> None:
+    """Sweep every ``interval`` seconds; look for orphan blobs (which lists the whole store) hourly."""
+    last_orphan_sweep = time.monotonic()
     while True:
         await asyncio.sleep(interval)
+        orphans = time.monotonic() - last_orphan_sweep >= ORPHAN_SWEEP_SECONDS
         try:
-            report = await service.sweep()
+            report = await service.sweep(orphans=orphans)
+            if orphans:
+                last_orphan_sweep = time.monotonic()
             if report:
                 log.info("sweeper: %s", report)
         except BackendUnavailable as exc:

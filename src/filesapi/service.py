@@ -382,11 +382,14 @@ class FileService:
                 await self.metadata.purge_file(file_id)
 
     # -- background sweeping (every replica may run it at once)
-    async def sweep(self, *, orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS) -> SweepReport:
-        """One round: finish interrupted deletes, purge the content of expired files, remove blobs
-        no row knows (left by a crash between storing the bytes and committing the row) and
-        unfinished uploads. Rows are claimed with leases and orphan collection runs under a
-        database-wide lock, so replicas sweeping at once never do the same work twice."""
+    async def sweep(
+        self, *, orphan_grace_seconds: float = ORPHAN_GRACE_SECONDS, orphans: bool = True
+    ) -> SweepReport:
+        """One round: finish interrupted deletes, purge the content of expired files, and (with
+        ``orphans``) remove blobs no row knows (left by a crash between storing the bytes and
+        committing the row) and unfinished uploads. Rows are claimed with leases and orphan
+        collection runs under a database-wide lock, so replicas sweeping at once never do the same
+        work twice."""
         report = SweepReport()
         now = self.clock.now_us()
         for file_id in await self.metadata.claim_hidden(_SWEEP_BATCH, now, _LEASE_US):
@@ -397,6 +400,8 @@ class FileService:
             await self.blobs.delete(record.id)
             await self.metadata.mark_purged(record.id, now)
             report.expired_purged += 1
+        if not orphans:  # listing every blob is the costly part: the background loop does it hourly
+            return report
         async with self.metadata.exclusive("filesapi-orphan-gc") as mine:
             if mine:
                 report.orphans_removed = await self._remove_orphans(now, orphan_grace_seconds)

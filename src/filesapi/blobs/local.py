@@ -131,6 +131,16 @@ class LocalBlobStore(BlobStore):
     def _path(self, key: str) -> Path:
         return self._blobs / shard_of(key) / key
 
+    def _stored_path(self, key: str) -> Path:
+        """Where the blob is: its place in this layout, or in the first layout (``blobs/<last two
+        characters>/<key>``), which folders written before it still use."""
+        path = self._path(check_key(key))
+        if not path.exists():
+            legacy = self._blobs / key[-2:] / key
+            if legacy.exists():
+                return legacy
+        return path
+
     async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -221,7 +231,7 @@ class LocalBlobStore(BlobStore):
             cleanup()
 
     async def open(self, key: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
-        path = self._path(check_key(key))
+        path = self._stored_path(key)
         try:
             size = (await self._run_raw(os.stat, path)).st_size
         except FileNotFoundError:
@@ -253,18 +263,20 @@ class LocalBlobStore(BlobStore):
             os.close(fd)
 
     async def delete(self, key: str) -> None:
-        path = self._path(check_key(key))
-        await self._run(lambda: path.unlink(missing_ok=True))
+        await self._run(lambda: self._stored_path(key).unlink(missing_ok=True))
 
     async def exists(self, key: str) -> bool:
-        return await self._run(self._path(check_key(key)).is_file)
+        return await self._run(lambda: self._stored_path(key).is_file())
 
     async def iter_keys(self) -> AsyncIterator[str]:
-        def scan() -> list[str]:
-            return [p.name for p in self._blobs.rglob("*") if p.is_file()]
+        """Folder by folder, so memory stays flat however many blobs there are."""
 
-        for key in await self._run(scan):
-            yield key
+        def files_in(folder: Path) -> list[str]:
+            return [p.name for p in folder.rglob("*") if p.is_file()]
+
+        for folder in await self._run(lambda: sorted(p for p in self._blobs.iterdir() if p.is_dir())):
+            for key in await self._run(files_in, folder):
+                yield key
 
     async def check(self) -> None:
         def probe() -> None:
@@ -286,7 +298,7 @@ class LocalBlobStore(BlobStore):
         return await self._run(sweep)
 
     def local_path(self, key: str) -> str | None:
-        path = self._path(check_key(key))
+        path = self._stored_path(key)
         return str(path) if path.is_file() else None
 
     async def close(self) -> None:

@@ -77,16 +77,23 @@ class BlobResponse:
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        if self.path is not None:
-            await send({"type": "http.response.pathsend", "path": self.path})
+        if self.chunks is None:
+            await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+            if self.path is not None:
+                await send({"type": "http.response.pathsend", "path": self.path})
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        if self.chunks is not None:
-            try:
-                async for chunk in self.chunks:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            finally:
-                aclose = getattr(self.chunks, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+        try:
+            # The first chunk before the headers: an error that shows up at once (a missing blob,
+            # or a small file failing its checksum) still gets a proper error response.
+            chunk = await anext(self.chunks, None)
+            await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+            while chunk is not None:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = await anext(self.chunks, None)
+        finally:
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
