@@ -769,3 +769,21 @@ async def test_an_unexpected_bug_is_a_json_500(api: Api, monkeypatch: pytest.Mon
     response = await api.http.get("/v1/files/file_011ngdqPKvKnuZD5F3TtAmv7")
     body = assert_envelope(response, 500, "api_error")
     assert "boom" not in body["error"]["message"]
+
+
+async def test_expires_in_seconds_twice_is_400(api: Api) -> None:
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name="expires_in_seconds"\r\n\r\n3600\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="expires_in_seconds"\r\n\r\n7200\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nabc\r\n--x--\r\n'
+    )
+    response = await _multipart_post(api, body, "multipart/form-data; boundary=x")
+    assert (
+        "more than one expires_in_seconds"
+        in assert_envelope(response, 400, "invalid_request_error")["error"]["message"]
+    )
+
+
+async def test_control_characters_in_scope_id_are_400(api: Api) -> None:
+    response = await api.http.get("/v1/files", params={"scope_id": "sesn\x00x"}, headers=BETA_HEADERS)
+    assert_envelope(response, 400, "invalid_request_error")

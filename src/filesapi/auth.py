@@ -67,12 +67,19 @@ class Authenticator:
         self._open_workspace = open_workspace
         self._admin_hash = hash_key(admin_key) if admin_key else None
 
+    def is_admin_key(self, api_key: str | None) -> bool:
+        return (
+            bool(api_key)
+            and self._admin_hash is not None
+            and hmac.compare_digest(hash_key(api_key or ""), self._admin_hash)
+        )
+
     async def authenticate(self, api_key: str | None, workspace_header: str | None) -> Principal:
         if not api_key:
             raise AuthenticationFailed(
                 "No API key: send it in the x-api-key header or as Authorization: Bearer <key>."
             )
-        is_admin = self._admin_hash is not None and hmac.compare_digest(hash_key(api_key), self._admin_hash)
+        is_admin = self.is_admin_key(api_key)
         if self.mode == "open":
             assert self._open_workspace is not None
             principal = Principal(workspace=self._open_workspace, key_id=None, is_admin=is_admin)

@@ -12,7 +12,14 @@ import re
 
 from filesapi.errors import InvalidRequest
 
-__all__ = ["MAX_FILENAME_LENGTH", "SNIFF_BYTES", "clean_filename", "default_filename", "detect_mime_type"]
+__all__ = [
+    "CONTROL_CHARACTERS",
+    "MAX_FILENAME_LENGTH",
+    "SNIFF_BYTES",
+    "clean_filename",
+    "default_filename",
+    "detect_mime_type",
+]
 
 MAX_FILENAME_LENGTH = 255
 SNIFF_BYTES = 4096
@@ -24,7 +31,7 @@ _GENERIC = {
     "application/unknown",
 }
 _MIME_SHAPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 # Python's built-in table only (MimeTypes() ignores /etc/mime.types), so answers match on every machine.
 _TYPES = mimetypes.MimeTypes()
@@ -104,7 +111,7 @@ def clean_filename(raw: str | None) -> str | None:
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     if name in ("", ".", ".."):
         return None
-    if _CONTROL.search(name):
+    if CONTROL_CHARACTERS.search(name):
         raise InvalidRequest("filename must not contain control characters (0x00-0x1F, 0x7F).")
     if len(name) > MAX_FILENAME_LENGTH:
         raise InvalidRequest(

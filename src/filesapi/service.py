@@ -27,7 +27,7 @@ from filesapi.errors import (
 )
 from filesapi.ids import IdClock, file_id_timestamp_us, is_file_id
 from filesapi.metadata import MetadataStore
-from filesapi.mime import SNIFF_BYTES, clean_filename, default_filename, detect_mime_type
+from filesapi.mime import CONTROL_CHARACTERS, SNIFF_BYTES, clean_filename, default_filename, detect_mime_type
 from filesapi.models import FilePage, FileRecord, Principal
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "ScrubReport",
     "StagedUpload",
     "SweepReport",
+    "check_text",
 ]
 
 log = logging.getLogger("filesapi.service")
@@ -101,6 +102,21 @@ class StagedUpload:
     scope_id: str | None
 
 
+def check_text(name: str, value: str, max_length: int = _MAX_SCOPE_ID) -> str:
+    """A name or id a client chose: 1..max_length characters, no control characters (NUL, for
+    one, cannot be stored in PostgreSQL text)."""
+    if not 0 < len(value) <= max_length:
+        raise InvalidRequest(f"{name} must be 1 to {max_length} characters.")
+    if CONTROL_CHARACTERS.search(value):
+        raise InvalidRequest(f"{name} must not contain control characters.")
+    return value
+
+
+def _check_scope_id(scope_id: str | None) -> None:
+    if scope_id is not None:
+        check_text("scope_id", scope_id)
+
+
 def _show_id(file_id: str) -> str:
     return file_id if len(file_id) <= 64 else file_id[:61] + "..."
 
@@ -145,8 +161,7 @@ class FileService:
         scope_id: str | None = None,
     ) -> StagedUpload:
         name = clean_filename(filename)
-        if scope_id is not None and not 0 < len(scope_id) <= _MAX_SCOPE_ID:
-            raise InvalidRequest(f"scope_id must be 1 to {_MAX_SCOPE_ID} characters.")
+        _check_scope_id(scope_id)
         workspace_id = principal.workspace.id
         quota = self.policy.workspace_quota
         room = None if quota is None else quota - await self.metadata.used_bytes(workspace_id)
@@ -243,6 +258,7 @@ class FileService:
         for name, value in (("after_id", after_id), ("before_id", before_id)):
             if value is not None and not is_file_id(value):
                 raise InvalidRequest(f"{name} must be a file id returned by this API.")
+        _check_scope_id(scope_id)
         workspace_id = principal.workspace.id
         if page is not None:
             if after_id is not None or before_id is not None:

@@ -6,6 +6,7 @@ differ in list parameters and shapes, which the document states with ``anyOf``.
 
 from __future__ import annotations
 
+import copy
 import html
 from typing import Any
 
@@ -30,7 +31,18 @@ _COMMON_ERRORS = {
     "400": _error("Invalid request (bad parameter, header or body)."),
     "401": _error("Missing or unknown API key."),
     "403": _error("The key cannot act on the workspace asked for."),
+    "408": _error("The request body stalled (--body-timeout)."),
+    "429": _error("Over the key's rate limit (--rate-limit); retry after retry-after."),
+    "431": _error("The request headers are too large."),
     "503": _error("A backend is unavailable; retry after the retry-after header."),
+    "529": _error("Overloaded (--max-concurrent-requests); retry after retry-after."),
+}
+_FILE_ID_PATTERN = "^file_01[1-9A-HJ-NP-Za-km-z]{22}$"
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^\\x00-\\x1f\\x7f]+$"}
+_REQUEST_ID = {
+    "required": True,
+    "description": "Every response, errors included, names its request.",
+    "schema": {"type": "string", "pattern": "^req_01[1-9A-HJ-NP-Za-km-z]{22}$"},
 }
 
 _HEADERS: list[dict[str, Any]] = [
@@ -160,7 +172,7 @@ def openapi_document() -> dict[str, Any]:
         "description": "The file.",
         "content": {"application/json": {"schema": _ref("FileMetadata")}},
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "filesapi: the Anthropic Files API",
@@ -203,25 +215,29 @@ def openapi_document() -> dict[str, Any]:
                         {
                             "name": "page",
                             "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "A next_page cursor from a previous answer.",
+                            "schema": {
+                                "type": "string",
+                                "pattern": "^page_[A-Za-z0-9_-]+$",
+                                "maxLength": 512,
+                            },
+                            "description": "A next_page cursor of this server (not with after_id/before_id).",
                         },
                         {
                             "name": "after_id",
                             "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "Beta only: the page of files older than this one.",
+                            "schema": {"type": "string", "pattern": _FILE_ID_PATTERN},
+                            "description": "Beta only (GA: 400): the page of files older than this one.",
                         },
                         {
                             "name": "before_id",
                             "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "Beta only: the page of files newer than this one.",
+                            "schema": {"type": "string", "pattern": _FILE_ID_PATTERN},
+                            "description": "Beta only (GA: 400): the page of files newer than this one.",
                         },
                         {
                             "name": "scope_id",
                             "in": "query",
-                            "schema": {"type": "string"},
+                            "schema": _TEXT,
                             "description": "Only files of this session scope.",
                         },
                         {
@@ -230,7 +246,8 @@ def openapi_document() -> dict[str, Any]:
                             "style": "form",
                             "explode": True,
                             "schema": {"type": "array", "items": {"type": "string"}, "maxItems": MAX_IDS},
-                            "description": "GA only: just these files (not with page or limit).",
+                            "description": "GA only: just these files, at most 100 distinct ids (not with "
+                            "page or limit); the beta dialect ignores it.",
                         },
                     ],
                     "responses": {
@@ -295,8 +312,8 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Create a file as a tool would (filesapi only)",
                     "parameters": [
                         *_HEADERS,
-                        {"name": "workspace", "in": "query", "schema": {"type": "string"}},
-                        {"name": "scope_id", "in": "query", "schema": {"type": "string"}},
+                        {"name": "workspace", "in": "query", "schema": _TEXT},
+                        {"name": "scope_id", "in": "query", "schema": _TEXT},
                         {"name": "downloadable", "in": "query", "schema": {"type": "boolean"}},
                         {
                             "name": "expires_in_seconds",
@@ -333,6 +350,23 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+    return _finish(copy.deepcopy(document))
+
+
+def _finish(document: dict[str, Any]) -> dict[str, Any]:
+    """What holds for every operation: optional query values may be empty (an empty value counts
+    as not given), every response carries ``request-id``, objects have exactly their fields."""
+    for operations in document["paths"].values():
+        for op in operations.values():
+            for param in op.get("parameters", []):
+                if param["in"] == "query" and not param.get("required"):
+                    param["allowEmptyValue"] = True
+            for response in op["responses"].values():
+                response.setdefault("headers", {})["request-id"] = _REQUEST_ID
+    for schema in document["components"]["schemas"].values():
+        if schema.get("type") == "object" and "properties" in schema:
+            schema["additionalProperties"] = False
+    return document
 
 
 def docs_page(document: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from filesapi.auth import Authenticator
 from filesapi.errors import (
+    AuthenticationFailed,
     BackendUnavailable,
     FilesApiError,
     FileTooLarge,
@@ -38,7 +39,7 @@ from filesapi.http.multipart import MultipartReader, parse_boundary
 from filesapi.http.observe import Observer
 from filesapi.http.openapi import docs_page, openapi_document
 from filesapi.models import FileRecord, Principal
-from filesapi.service import FileService, StagedUpload
+from filesapi.service import FileService, StagedUpload, check_text
 
 __all__ = ["AppState", "exception_handlers", "routes"]
 
@@ -191,6 +192,8 @@ async def _receive_upload(
                     scope_id=scope_id,
                 )
             elif part.name == "expires_in_seconds":
+                if expires_in_seconds is not None and not admin_expiry:
+                    raise InvalidRequest("The form has more than one expires_in_seconds field.")
                 text = (await part.read(_FIELD_LIMIT)).decode("utf-8", "replace")
                 expires_in_seconds = service.parse_expires_in_seconds(text, any_positive=admin_expiry)
             elif part.name.startswith("file["):
@@ -358,7 +361,7 @@ async def admin_create_file(request: Request) -> Response:
     principal = call.principal
     workspace_name = _query_one(request, "workspace")
     if workspace_name:
-        workspace = await state.service.metadata.find_workspace(workspace_name)
+        workspace = await state.service.metadata.find_workspace(check_text("workspace", workspace_name, 200))
         if workspace is None:
             raise InvalidRequest(f"No workspace named {workspace_name[:80]!r}.")
         principal = Principal(workspace=workspace, key_id=None, is_admin=True)
@@ -400,7 +403,13 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics of this process, with per-workspace storage read from the database."""
+    """Prometheus metrics of this process, with per-workspace storage read from the database.
+    Under ``--auth keys`` they name every workspace, so only the admin key may read them."""
+    authenticator = _state(request).authenticator
+    if authenticator.mode == "keys" and not authenticator.is_admin_key(_api_key(request)):
+        raise AuthenticationFailed(
+            "With --auth keys, /metrics needs the admin key (Authorization: Bearer <admin key>)."
+        )
     observer: Observer = request.app.state.observer
     try:
         stats = await _state(request).service.metadata.workspace_stats()

@@ -25,11 +25,11 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from filesapi.errors import BackendUnavailable
+from filesapi.errors import BackendUnavailable, InvalidRequest
 
 __all__ = ["AsyncRunner", "Runner", "SqliteRunner", "runner_for_url", "translated"]
 
@@ -40,6 +40,8 @@ _T = TypeVar("_T")
 def translated() -> Iterator[None]:
     try:
         yield
+    except DataError as exc:  # the database refused a value (a client's): not an outage to retry
+        raise InvalidRequest("A value in the request cannot be stored.") from exc
     except DBAPIError as exc:
         raise BackendUnavailable(f"The metadata database failed: {type(exc.orig).__name__}.") from exc
     except SQLAlchemyError as exc:  # pool timeouts and the like
