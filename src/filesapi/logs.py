@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -40,10 +41,52 @@ class HumanFormatter(logging.Formatter):
         return line
 
 
+class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes lines in batches: at most ``interval`` seconds late, at once for warnings and worse
+    (and at exit, through logging's own shutdown; a SIGKILL loses at most that much). A write and
+    flush per request line cost about as much as the rest of a small request (measured: /healthz
+    at 4.7k req/s with a line per request written at once, 10-12k without access logs)."""
+
+    def __init__(self, stream: Any, interval: float = 0.2, max_buffer: int = 64 * 1024) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
+        self._size = 0
+        self._interval = interval
+        self._max_buffer = max_buffer
+        threading.Thread(target=self._flush_periodically, name="filesapi-log-flush", daemon=True).start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            self._size += len(line)
+            urgent = record.levelno >= logging.WARNING or self._size >= self._max_buffer
+        if urgent:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                self.stream.write("".join(self._pending))
+                self._pending.clear()
+                self._size = 0
+            self.stream.flush()
+
+    def _flush_periodically(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            if self._pending:
+                self.flush()
+
+
 def setup_logging(level: str = "info", json_lines: bool | None = None) -> None:
     """``json_lines`` None: JSON unless stderr is a terminal."""
     use_json = not sys.stderr.isatty() if json_lines is None else json_lines
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BufferedStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else HumanFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Select, create_engine, event
 from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -60,6 +60,10 @@ class Runner(ABC):
     @abstractmethod
     async def write(self, fn: Callable[[Connection], _T]) -> _T:
         """Run ``fn`` in a write transaction, committed when it returns, rolled back if it raises."""
+
+    async def fetch(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The rows of one read statement, as mappings from column name to value."""
+        return await self.read(lambda conn: [dict(row._mapping) for row in conn.execute(statement, params)])
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -99,6 +103,11 @@ class SqliteRunner(Runner):
             self._reader = engine.connect()
             self._writer = self._reader if in_memory else engine.connect()
         self._writer.info["filesapi_writer"] = True
+        if not in_memory:  # in memory the one connection is the writer: it keeps its BEGIN
+            self._reader.info["filesapi_reader"] = True
+        # The reader's own sqlite3 connection, in autocommit: each statement its own snapshot.
+        self._raw: Any = self._reader.connection.dbapi_connection
+        self._compiled: dict[Select[Any], tuple[str, tuple[str, ...], Mapping[str, Any]]] = {}
         self._thread = (
             None if in_memory else concurrent.futures.ThreadPoolExecutor(1, "filesapi-sqlite-writer")
         )
@@ -112,6 +121,25 @@ class SqliteRunner(Runner):
 
     async def read(self, fn: Callable[[Connection], _T]) -> _T:
         return self._transaction(self._reader, fn)
+
+    async def fetch(self, statement: Select[Any], params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The hot reads: the statement compiled once to SQLite's SQL, run on the raw connection.
+        SQLAlchemy's execution machinery cost several times the read itself (a point read: about
+        70 us through it, about 10 us like this)."""
+        if self._in_memory:  # one connection shared with the writer: stay on SQLAlchemy's path
+            return await super().fetch(statement, params)
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            result = statement.compile(dialect=self.engine.dialect)
+            if result.positiontup is None:
+                raise ValueError("fetch needs a statement with named bound parameters")
+            compiled = self._compiled[statement] = (result.string, tuple(result.positiontup), result.params)
+        sql, names, defaults = compiled
+        with translated():
+            # defaults: values the statement carries itself (SQLite renders LIMIT with an OFFSET)
+            cursor = self._raw.execute(sql, [params[n] if n in params else defaults[n] for n in names])
+            columns = [d[0] for d in cursor.description]
+            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     async def write(self, fn: Callable[[Connection], _T]) -> _T:
         if self._thread is None:  # in memory: nothing to wait for, and one connection for all
@@ -189,7 +217,12 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
     def _begin(conn: Connection) -> None:
         # The writer takes the write lock up front, so another process's writer waits (busy
         # timeout) instead of failing when a transaction that began by reading tries to write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("filesapi_writer") else "BEGIN")
+        # The reader issues no BEGIN at all: every read is one statement, which SQLite runs on
+        # its own consistent snapshot, and a BEGIN round trip cost more than the read itself.
+        if conn.info.get("filesapi_writer"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif not conn.info.get("filesapi_reader"):
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any, TypeVar
@@ -32,8 +32,8 @@ _T = TypeVar("_T")
 _VISIBLE = files.c.deleted_at_us.is_(None)
 
 
-def _file(row: Row[Any, Any]) -> FileRecord:
-    m = row._mapping
+def _file(row: Row[Any, Any] | Mapping[str, Any]) -> FileRecord:
+    m = row._mapping if isinstance(row, Row) else row
     return FileRecord(
         id=m["id"],
         workspace_id=m["workspace_id"],
@@ -49,8 +49,8 @@ def _file(row: Row[Any, Any]) -> FileRecord:
     )
 
 
-def _key(row: Row[Any, Any]) -> ApiKey:
-    m = row._mapping
+def _key(row: Row[Any, Any] | Mapping[str, Any]) -> ApiKey:
+    m = row._mapping if isinstance(row, Row) else row
     return ApiKey(
         key_id=m["key_id"],
         workspace=Workspace(id=m["workspace_id"], name=m["workspace_name"]),
@@ -229,9 +229,8 @@ class SqlMetadataStore(MetadataStore):
         return await self.runner.write(run)
 
     async def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
-        params = {"file_id": file_id, "workspace_id": workspace_id}
-        row = await self.runner.read(lambda conn: conn.execute(_GET_FILE, params).first())
-        return _file(row) if row else None
+        rows = await self.runner.fetch(_GET_FILE, {"file_id": file_id, "workspace_id": workspace_id})
+        return _file(rows[0]) if rows else None
 
     async def list_files(
         self,
@@ -250,7 +249,7 @@ class SqlMetadataStore(MetadataStore):
             "before_id": before_id,
             "limit": limit + 1,
         }
-        rows = await self.runner.read(lambda conn: conn.execute(query, params).all())
+        rows = await self.runner.fetch(query, params)
         toward_newer = before_id is not None and after_id is None
         records = [_file(r) for r in rows[:limit]]
         if toward_newer:
@@ -402,8 +401,8 @@ class SqlMetadataStore(MetadataStore):
         await self.runner.write(lambda conn: conn.execute(row))
 
     async def find_key(self, key_id: str) -> ApiKey | None:
-        row = await self.runner.read(lambda conn: conn.execute(_FIND_KEY, {"key_id": key_id}).first())
-        return _key(row) if row else None
+        rows = await self.runner.fetch(_FIND_KEY, {"key_id": key_id})
+        return _key(rows[0]) if rows else None
 
     async def list_keys(self) -> list[ApiKey]:
         rows = await self.runner.read(
