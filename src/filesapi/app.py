@@ -102,6 +102,9 @@ def build_app(
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+                # Worker processes end with os._exit (no atexit): write out buffered log lines now.
+                for handler in logging.getLogger().handlers:
+                    handler.flush()
 
     app = Starlette(
         routes=[*routes, *(console_routes if console else [])],
