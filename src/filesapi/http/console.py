@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from filesapi.errors import InvalidRequest
 from filesapi.http.observe import Observer, RequestRecord
-from filesapi.http.routes import Call, _authorize, _json, _query_int, _query_one, _state
+from filesapi.http.routes import _authorize, _json, _query_int, _query_one, _state, is_admin_call
 from filesapi.models import WorkspaceStats
 
 __all__ = ["CONSOLE_CSP", "console_routes", "sdk_of"]
@@ -98,11 +98,6 @@ def sdk_of(user_agent: str) -> str:
     if user_agent.startswith("Mozilla/"):
         return "browser"
     return user_agent.split(" ", 1)[0][:40]
-
-
-def _sees_everything(request: Request, call: Call) -> bool:
-    """The admin key, or anyone under ``--auth open`` (as for the admin endpoints)."""
-    return call.principal.is_admin or _state(request).authenticator.mode == "open"
 
 
 def _is_console_traffic(record: RequestRecord) -> bool:
@@ -205,7 +200,7 @@ async def console_requests(request: Request) -> Response:
     if not 1 <= limit <= _MAX_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {_MAX_LIMIT}, got {limit}.")
     include_console = (_query_one(request, "include_console") or "").lower() in ("true", "1", "yes")
-    everything = _sees_everything(request, call)
+    everything = is_admin_call(request, call)
     observer: Observer = request.app.state.observer
     newest = observer.recent(0, 1)
     records = observer.recent(after_seq, 1 << 30)
@@ -229,7 +224,7 @@ async def console_storage(request: Request) -> Response:
     call = await _authorize(request)
     service = _state(request).service
     quota = service.policy.workspace_quota
-    everything = _sees_everything(request, call)
+    everything = is_admin_call(request, call)
     own = call.principal.workspace
     stats = await service.metadata.workspace_stats()
     rows = [s for s in stats if everything or s.workspace.id == own.id]

@@ -336,9 +336,14 @@ def _admin_bool(request: Request, name: str) -> bool | None:
     raise InvalidRequest(f"{name} must be true or false.")
 
 
+def is_admin_call(request: Request, call: Call) -> bool:
+    """The admin key, or anyone under ``--auth open`` (a local server has no one to keep out)."""
+    return call.principal.is_admin or _state(request).authenticator.mode == "open"
+
+
 async def _admin(request: Request) -> Call:
     call = await _authorize(request)
-    if not call.principal.is_admin and _state(request).authenticator.mode != "open":
+    if not is_admin_call(request, call):
         raise PermissionDenied(
             "The admin endpoints need the server's admin key (filesapi serve --admin-key)."
         )
