@@ -322,7 +322,7 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     if not settings.memory:
         # Create or check the schema once, before workers start (and race to do it).
         try:
-            _run(_with_metadata(replace(settings), _noop) if not settings.upgrade_db else _upgrade(settings))
+            _run(_prepare_schema(settings, upgrade=settings.upgrade_db))
         except SchemaOutOfDate as exc:
             _fail(str(exc))
     os.environ.update(settings.to_env())
@@ -351,12 +351,10 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     ).serve()
 
 
-async def _noop(_: MetadataStore) -> None:
-    return None
-
-
-async def _upgrade(settings: Settings) -> None:
-    store = await open_metadata_store(settings.metadata_url, upgrade=True)
+async def _prepare_schema(settings: Settings, *, upgrade: bool) -> None:
+    """Open the metadata store once: creates a new schema, refuses (or with ``upgrade`` migrates)
+    an out-of-date one."""
+    store = await open_metadata_store(settings.metadata_url, upgrade=upgrade)
     await store.close()
 
 
@@ -442,7 +440,7 @@ def db() -> None:
 def db_upgrade(storage: Settings) -> None:
     """Migrate the schema to this version of filesapi."""
     settings = storage
-    _run(_upgrade(settings))
+    _run(_prepare_schema(settings, upgrade=True))
     click.echo(f"schema of {settings.metadata_url} is up to date")
 
 

@@ -172,9 +172,7 @@ class FileService:
             async for chunk in chunks:
                 total += len(chunk)
                 if total > self.policy.max_file_size:
-                    raise FileTooLarge(
-                        f"File is larger than the {self.policy.max_file_size}-byte limit of this server."
-                    )
+                    raise self.too_large()
                 if room is not None and total > room:
                     raise QuotaExceeded(self._quota_message())
                 if len(head) < SNIFF_BYTES:
@@ -195,6 +193,9 @@ class FileService:
             downloadable=self.policy.uploads_downloadable if downloadable is None else downloadable,
             scope_id=scope_id,
         )
+
+    def too_large(self) -> FileTooLarge:
+        return FileTooLarge(f"File is larger than the {self.policy.max_file_size}-byte limit of this server.")
 
     def _quota_message(self) -> str:
         return f"This workspace's storage quota of {self.policy.workspace_quota} bytes is exhausted."

@@ -141,9 +141,13 @@ class LocalBlobStore(BlobStore):
                 return legacy
         return path
 
+    async def _run_raw(self, fn: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+        """``_run_raw`` with OS errors translated for the callers above."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            return await self._run_raw(fn, *args)
         except OSError as exc:
             raise _storage_error(exc) from exc
 
@@ -240,9 +244,6 @@ class LocalBlobStore(BlobStore):
             raise _storage_error(exc) from exc
         start, stop = (0, size) if byte_range is None else (byte_range.start, byte_range.end + 1)
         return self._read(key, path, start, stop)
-
-    async def _run_raw(self, fn: Callable[..., _T], *args: object) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _read(self, key: str, path: Path, start: int, stop: int) -> AsyncIterator[bytes]:
         try:

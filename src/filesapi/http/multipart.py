@@ -114,8 +114,6 @@ class MultipartReader:
         self._max_parts = max_parts
         self._parts = 0
         self._in_body = False
-        self._done = False
-        self._started = False
 
     async def _fill(self) -> bool:
         chunk = await self._next_chunk()
@@ -143,7 +141,6 @@ class MultipartReader:
         while len(self._buf) < 2 and await self._fill():
             pass
         if self._buf[:2] == b"--":
-            self._done = True
             return False
         while True:  # transport padding, then CRLF
             stripped = self._buf.lstrip(b" \t")

@@ -158,9 +158,7 @@ def _form_reader(request: Request, service: FileService) -> MultipartReader:
     limit = service.policy.max_file_size + _FORM_OVERHEAD
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise FileTooLarge(
-            f"File is larger than the {service.policy.max_file_size}-byte limit of this server."
-        )
+        raise service.too_large()
     return MultipartReader(_limited_body(request, limit), boundary)
 
 
