@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +36,8 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    files = {"a.txt": b"alpha", "sub/b.pdf": b"%PDF-1.4 beta", "sub/deeper/c.bin": bytes(range(256)) * 100}
+    # Two small files (stored inline in SQLite) and one past the 64 KiB inline limit (a blob).
+    files = {"a.txt": b"alpha", "sub/b.pdf": b"%PDF-1.4 beta", "sub/deeper/c.bin": bytes(range(256)) * 400}
     for name, data in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
@@ -93,33 +96,43 @@ def test_scrub_finds_and_quarantines_corruption(tmp_path: Path) -> None:
     data = tmp_path / "data"
     storage = ["--data-dir", str(data)]
     _tree(tmp_path / "tree")
+    (tmp_path / "tree" / "d.txt").write_bytes(b"delta, small")
     ids = dict(
         reversed(x.split("\t")) for x in admin(storage, "seed", str(tmp_path / "tree")).stdout.splitlines()
     )
     clean = admin(storage, "scrub")
-    assert clean.returncode == 0 and "checked 3 files" in clean.stderr and "bad: 0" in clean.stderr
+    assert clean.returncode == 0 and "checked 4 files" in clean.stderr and "bad: 0" in clean.stderr
 
     victim = ids["sub/deeper/c.bin"]
     blob = next((data / "blobs").rglob(victim))
     raw = bytearray(blob.read_bytes())
     raw[1000] ^= 0xFF  # one flipped bit-pattern, same size
     blob.write_bytes(bytes(raw))
-    (next((data / "blobs").rglob(ids["a.txt"]))).unlink()  # and one lost blob
+    inline_victim = ids["d.txt"]
+    with contextlib.closing(sqlite3.connect(data / "metadata.db")) as db, db:
+        # the same in a small file's inline bytes, and a small file whose bytes are gone
+        db.execute(
+            "UPDATE inline_contents SET content = ? WHERE file_id = ?", (b"delta, smalL", inline_victim)
+        )
+        assert db.execute("DELETE FROM inline_contents WHERE file_id = ?", (ids["a.txt"],)).rowcount == 1
 
     found = admin(storage, "scrub")
     assert found.returncode == 1
     assert f"BAD {victim}" in found.stdout and "checksum" in found.stdout
+    assert f"BAD {inline_victim}" in found.stdout
     assert f"BAD {ids['a.txt']}" in found.stdout and "missing" in found.stdout
+    assert f"BAD {ids['sub/b.pdf']}" not in found.stdout
 
     quarantined = admin(storage, "scrub", "--quarantine")
-    assert "quarantined: 2" in quarantined.stderr
+    assert "quarantined: 3" in quarantined.stderr
     server = start_server(tmp_path, *storage)
     try:
-        response = httpx.get(f"{server.base_url}/v1/files/{victim}/content", headers=GA_HEADERS)
-        assert response.status_code == 500
-        assert response.headers["x-should-retry"] == "false"
-        assert "quarantined" in response.json()["error"]["message"]
-        assert httpx.get(f"{server.base_url}/v1/files/{victim}", headers=GA_HEADERS).status_code == 200
+        for bad in (victim, inline_victim):
+            response = httpx.get(f"{server.base_url}/v1/files/{bad}/content", headers=GA_HEADERS)
+            assert response.status_code == 500
+            assert response.headers["x-should-retry"] == "false"
+            assert "quarantined" in response.json()["error"]["message"]
+            assert httpx.get(f"{server.base_url}/v1/files/{bad}", headers=GA_HEADERS).status_code == 200
         good = httpx.get(f"{server.base_url}/v1/files/{ids['sub/b.pdf']}/content", headers=GA_HEADERS)
         assert good.status_code == 200
     finally:
@@ -145,5 +158,5 @@ def test_gc_removes_leftovers_and_keeps_files(tmp_path: Path) -> None:
     assert "unfinished uploads removed: 1" in result.stdout
     assert not orphan.exists()
     assert list((data / "blobs" / "tmp").iterdir()) == []
-    assert all(any((data / "blobs").rglob(file_id)) for file_id in ids.values())
-    assert admin(storage, "scrub").returncode == 0
+    assert any((data / "blobs").rglob(ids["sub/deeper/c.bin"]))  # the one file kept as a blob
+    assert admin(storage, "scrub").returncode == 0  # every file, inline or not, still whole

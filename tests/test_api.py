@@ -294,7 +294,7 @@ async def test_preamble_epilogue_and_unknown_fields_are_tolerated(api: Api) -> N
 
 
 async def test_size_limit_is_413_and_leaves_nothing(make_api) -> None:
-    api = await make_api(backend="disk", max_file_size=1000)
+    api = await make_api(backend="disk", max_file_size=1000, inline_max_size=0)
     ok = await api.upload(b"x" * 1000)
     assert ok.status_code == 200
     response = await api.upload(b"x" * 1001)

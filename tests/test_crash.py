@@ -32,6 +32,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -690,7 +691,10 @@ def test_sigkill_during_traffic_sqlite_disk(tmp_path: Path) -> None:
 
     def on_disk() -> tuple[set[str], int]:
         blobs = {p.name for p in (data_dir / "blobs" / "blobs").rglob("*") if p.is_file()}
-        return blobs, len(list((data_dir / "blobs" / "tmp").iterdir()))
+        with contextlib.closing(sqlite3.connect(data_dir / "metadata.db")) as db:
+            inline = {row[0] for row in db.execute("SELECT file_id FROM inline_contents")}  # small files
+        assert inline and blobs, "the traffic stores files both ways"
+        return blobs | inline, len(list((data_dir / "blobs" / "tmp").iterdir()))
 
     run.final_checks(on_disk)
     assert run.stats["uploads acknowledged"] > 0 and run.stats["deletes acknowledged"] > 0

@@ -7,9 +7,11 @@ and the server must be healthy afterwards. The figures go to docs/reliability.md
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -162,7 +164,8 @@ async def s3_api(make_api, proxy: FaultProxy, s3_server: SeaweedS3, monkeypatch:
         monkeypatch.setenv(name, value)
     prefix = s3_server.url().split("?", 1)[0].split("/", 3)[3]
     blob_url = f"s3://{s3_server.bucket}/{prefix}?endpoint={proxy.endpoint}&region=us-east-1&read_timeout=1"
-    return await make_api(backend="disk", blob_url=blob_url)  # type: ignore[no-any-return]
+    # Every file in S3 (none inline in SQLite), so each upload and download meets the faults.
+    return await make_api(backend="disk", blob_url=blob_url, inline_max_size=0)  # type: ignore[no-any-return]
 
 
 async def test_s3_errors_and_stalls(s3_api: Api, proxy: FaultProxy) -> None:
@@ -198,10 +201,20 @@ async def test_s3_errors_and_stalls(s3_api: Api, proxy: FaultProxy) -> None:
 
 
 def _corrupt(data_dir: Path, file_id: str) -> None:
-    blob = next(p for p in (data_dir / "blobs" / "blobs").rglob(file_id))
-    raw = bytearray(blob.read_bytes())
-    raw[len(raw) // 2] ^= 0x01
-    blob.write_bytes(bytes(raw))
+    """Flip one bit in the middle of the file's stored bytes, in its blob or inline in SQLite."""
+    blob = next((data_dir / "blobs" / "blobs").rglob(file_id), None)
+    if blob is not None:
+        raw = bytearray(blob.read_bytes())
+        raw[len(raw) // 2] ^= 0x01
+        blob.write_bytes(bytes(raw))
+        return
+    with contextlib.closing(sqlite3.connect(data_dir / "metadata.db")) as db, db:
+        (content,) = db.execute(
+            "SELECT content FROM inline_contents WHERE file_id = ?", (file_id,)
+        ).fetchone()
+        raw = bytearray(content)
+        raw[len(raw) // 2] ^= 0x01
+        db.execute("UPDATE inline_contents SET content = ? WHERE file_id = ?", (bytes(raw), file_id))
 
 
 def test_corrupt_bytes_are_never_served_silently(tmp_path: Path) -> None:
@@ -336,12 +349,18 @@ def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
     )
 
 
-def test_a_small_corrupt_file_gets_a_json_error(tmp_path: Path) -> None:
-    """A file that fits in one chunk is checked before the headers go out: a proper envelope."""
-    server = start_server(tmp_path, "--data-dir", str(tmp_path / "data"))
+@pytest.mark.parametrize("inline_max_size", ["64KiB", "0"])
+def test_a_small_corrupt_file_gets_a_json_error(tmp_path: Path, inline_max_size: str) -> None:
+    """A file that fits in one chunk is checked before the headers go out: a proper envelope
+    (stored inline with its row, or as a blob)."""
+    server = start_server(
+        tmp_path, "--data-dir", str(tmp_path / "data"), "--inline-max-size", inline_max_size
+    )
     try:
         file_id = httpx.post(server.base_url + "/v1/files", files={"file": ("s.txt", b"small and sound")},
                              headers=GA_HEADERS).json()["id"]  # fmt: skip
+        as_blob = any((tmp_path / "data" / "blobs").rglob(file_id))
+        assert as_blob == (inline_max_size == "0")
         _corrupt(tmp_path / "data", file_id)
         response = httpx.get(f"{server.base_url}/v1/files/{file_id}/content", headers=GA_HEADERS)
         assert _envelope(response, 500, "api_error")["error"]["message"].endswith("failed its checksum.")

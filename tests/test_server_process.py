@@ -219,6 +219,7 @@ def test_help_explains_every_flag() -> None:
         "--max-file-size",
         "--workspace-quota",
         "--profile",
+        "--inline-max-size",
         "FILESAPI_MAX_FILE_SIZE",
     ]:
         assert flag in out

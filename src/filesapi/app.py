@@ -47,6 +47,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                 max_file_size=settings.max_file_size,
                 workspace_quota=settings.effective_quota,
                 uploads_downloadable=settings.profile != "hosted",
+                inline_max_size=settings.effective_inline_max_size,
             ),
         )
         authenticator = Authenticator(metadata, settings.auth, open_workspace, settings.admin_key)

@@ -183,6 +183,16 @@ def _is_loopback(host: str) -> bool:
     "Default: unlimited, or 100GB under --profile hosted; 0 means unlimited.",
 )
 @click.option(
+    "--inline-max-size",
+    type=SIZE,
+    default=None,
+    envvar="FILESAPI_INLINE_MAX_SIZE",
+    show_envvar=True,
+    help="Files up to this size are stored in the metadata database, committed with their row: "
+    "one shared fsync per group of uploads instead of three each, for many small uploads per second. "
+    "Default: 64KiB on SQLite, 0 (every file in the blob store) on PostgreSQL.",
+)
+@click.option(
     "--profile",
     type=click.Choice(["default", "hosted"]),
     default="default",

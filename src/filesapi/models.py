@@ -20,6 +20,8 @@ class FileRecord:
     scope_id: str | None = None
     expires_at_us: int | None = None
     quarantined: bool = False
+    # The bytes live in the metadata database (small files), not in the blob store.
+    stored_inline: bool = False
 
     def is_expired(self, now_us: int) -> bool:
         return self.expires_at_us is not None and now_us >= self.expires_at_us

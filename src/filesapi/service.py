@@ -28,7 +28,7 @@ from filesapi.errors import (
 from filesapi.ids import IdClock, file_id_timestamp_us, is_file_id
 from filesapi.metadata import MetadataStore
 from filesapi.mime import CONTROL_CHARACTERS, SNIFF_BYTES, clean_filename, default_filename, detect_mime_type
-from filesapi.models import FilePage, FileRecord, Principal
+from filesapi.models import BlobInfo, FilePage, FileRecord, Principal
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -80,11 +80,14 @@ class SweepReport:
 
 @dataclass(frozen=True)
 class Policy:
-    """The rules a deployment chooses. ``uploads_downloadable`` is False under ``--profile hosted``."""
+    """The rules a deployment chooses. ``uploads_downloadable`` is False under ``--profile hosted``.
+    ``inline_max_size``: files up to this many bytes are stored in the metadata database with their
+    row (one commit makes both durable) instead of in the blob store; 0 stores every file there."""
 
     max_file_size: int = 500_000_000
     workspace_quota: int | None = None
     uploads_downloadable: bool = True
+    inline_max_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class StagedUpload:
     checksum: str
     downloadable: bool
     scope_id: str | None
+    inline: bytes | None = None  # the bytes, when the file is small enough to go with its row
 
 
 def check_text(name: str, value: str, max_length: int = _MAX_SCOPE_ID) -> str:
@@ -115,6 +119,10 @@ def check_text(name: str, value: str, max_length: int = _MAX_SCOPE_ID) -> str:
 def _check_scope_id(scope_id: str | None) -> None:
     if scope_id is not None:
         check_text("scope_id", scope_id)
+
+
+async def _once(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 def _show_id(file_id: str) -> str:
@@ -180,7 +188,7 @@ class FileService:
                 yield chunk
 
         file_id, created_at_us = self.clock.new_file_id()
-        info = await self.blobs.put(file_id, checked())
+        inline, info = await self._store(file_id, checked())
         mime_type = detect_mime_type(content_type, name, bytes(head), complete=info.size <= SNIFF_BYTES)
         return StagedUpload(
             principal=principal,
@@ -192,7 +200,34 @@ class FileService:
             checksum=info.checksum,
             downloadable=self.policy.uploads_downloadable if downloadable is None else downloadable,
             scope_id=scope_id,
+            inline=inline,
         )
+
+    async def _store(self, file_id: str, chunks: AsyncIterator[Chunk]) -> tuple[bytes | None, BlobInfo]:
+        """Put the bytes in the blob store, unless they end within ``inline_max_size``: then they
+        are returned, to be committed with the row."""
+        limit = self.policy.inline_max_size
+        head: list[Chunk] = []
+        size = 0
+        if limit > 0:
+            async for chunk in chunks:  # leaving this loop early does not close ``chunks``
+                head.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    break
+            else:
+                content = b"".join(head)
+                checksum = Checksum()
+                checksum.update(content)
+                return content, checksum.info()
+
+        async def everything() -> AsyncIterator[Chunk]:
+            for chunk in head:
+                yield chunk
+            async for chunk in chunks:
+                yield chunk
+
+        return None, await self.blobs.put(file_id, everything())
 
     def too_large(self) -> FileTooLarge:
         return FileTooLarge(f"File is larger than the {self.policy.max_file_size}-byte limit of this server.")
@@ -214,12 +249,15 @@ class FileService:
             expires_at_us=None
             if expires_in_seconds is None
             else staged.created_at_us + expires_in_seconds * 1_000_000,
+            stored_inline=staged.inline is not None,
         )
-        if not await self.metadata.insert_file(record, self.policy.workspace_quota):
+        if not await self.metadata.insert_file(record, self.policy.workspace_quota, staged.inline):
             raise QuotaExceeded(self._quota_message())
         return record
 
     async def discard(self, staged: StagedUpload) -> None:
+        if staged.inline is not None:
+            return
         try:
             await self.blobs.delete(staged.file_id)
         except BackendUnavailable:
@@ -297,7 +335,24 @@ class FileService:
         return record
 
     def content_path(self, record: FileRecord) -> str | None:
-        return self.blobs.local_path(record.id)
+        return None if record.stored_inline else self.blobs.local_path(record.id)
+
+    async def _open(self, record: FileRecord, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
+        """The stored bytes wherever they are; ``BlobNotFound`` when they are missing."""
+        if not record.stored_inline:
+            return await self.blobs.open(record.id, byte_range)
+        content = await self.metadata.inline_content(record.id)
+        if content is None:
+            raise BlobNotFound(record.id)
+        if byte_range is not None:
+            content = content[byte_range.start : byte_range.end + 1]
+        return _once(content)
+
+    async def has_content(self, record: FileRecord) -> bool:
+        """Whether the file's bytes are stored (in the blob store or inline)."""
+        if record.stored_inline:
+            return await self.metadata.inline_content(record.id) is not None
+        return await self.blobs.exists(record.id)
 
     async def content(self, record: FileRecord, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
         """The file's bytes. A whole-file read is verified against the stored size and checksum as
@@ -305,7 +360,7 @@ class FileService:
         quarantined and the stream fails before its end, so a client never receives a complete-
         looking corrupt body. (A range cannot be checked against a whole-file checksum.)"""
         try:
-            chunks = await self.blobs.open(record.id, byte_range)
+            chunks = await self._open(record, byte_range)
         except BlobNotFound:
             log.error("file %s has metadata but no stored content", record.id)
             raise CorruptBlob(f"The stored content of {record.id} is missing.") from None
@@ -344,7 +399,8 @@ class FileService:
         if record is None:
             raise NotFound(f"File not found: {_show_id(file_id)}")
         try:
-            await self.blobs.delete(record.id)
+            if not record.stored_inline:
+                await self.blobs.delete(record.id)
             await self.metadata.purge_file(record.id)
         except BackendUnavailable:
             log.warning("file %s is deleted but its blob is not yet removed; the sweeper will", record.id)
@@ -376,7 +432,7 @@ class FileService:
     async def _verify(self, record: FileRecord) -> str | None:
         checksum = Checksum()
         try:
-            async for chunk in await self.blobs.open(record.id):
+            async for chunk in await self._open(record):
                 checksum.update(chunk)
         except BlobNotFound:
             return "content missing"
@@ -414,7 +470,8 @@ class FileService:
             await self.metadata.purge_file(file_id)
             report.deletes_finished += 1
         for record in await self.metadata.claim_expired(_SWEEP_BATCH, now, _LEASE_US):
-            await self.blobs.delete(record.id)
+            if not record.stored_inline:
+                await self.blobs.delete(record.id)
             await self.metadata.mark_purged(record.id, now)
             report.expired_purged += 1
         if not orphans:  # listing every blob is the costly part: the background loop does it hourly

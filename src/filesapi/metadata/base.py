@@ -35,12 +35,19 @@ class MetadataStore(ABC):
 
     # -- files
     @abstractmethod
-    async def insert_file(self, record: FileRecord, quota_bytes: int | None) -> bool:
-        """Add the file and charge its size to the workspace in one transaction.
+    async def insert_file(
+        self, record: FileRecord, quota_bytes: int | None, content: bytes | None = None
+    ) -> bool:
+        """Add the file and charge its size to the workspace in one transaction; with ``content``
+        (a file with ``stored_inline``) its bytes are stored in that same transaction.
 
         Returns False (and stores nothing) when the charge would take the workspace past
         ``quota_bytes``; the check and the charge are atomic, so concurrent inserts cannot overshoot.
         """
+
+    @abstractmethod
+    async def inline_content(self, file_id: str) -> bytes | None:
+        """The bytes of a file stored inline, or None when there are none (any more)."""
 
     @abstractmethod
     async def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
@@ -79,7 +86,7 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def purge_file(self, file_id: str) -> None:
-        """Forget a hidden file's row (after its blob is gone)."""
+        """Forget a hidden file's row and its inline bytes (after its blob is gone)."""
 
     # -- sweeping (safe to run on every replica at once: rows are claimed with a lease)
     @abstractmethod
@@ -93,7 +100,8 @@ class MetadataStore(ABC):
 
     @abstractmethod
     async def mark_purged(self, file_id: str, now_us: int) -> None:
-        """Record that an expired file's content is gone, and release its bytes from the quota."""
+        """Record that an expired file's content is gone (removing its inline bytes), and release
+        its bytes from the quota."""
 
     @abstractmethod
     async def scan_files(self, after_id: str | None, limit: int) -> list[FileRecord]:

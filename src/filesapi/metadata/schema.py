@@ -6,9 +6,22 @@ migrated database matches these tables exactly.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, MetaData, String, Table, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    text,
+)
 
-__all__ = ["api_keys", "files", "metadata", "server_secrets", "workspaces"]
+__all__ = ["api_keys", "files", "inline_contents", "metadata", "server_secrets", "workspaces"]
 
 metadata = MetaData()
 
@@ -58,6 +71,8 @@ files = Table(
     Column("quarantined_at_us", BigInteger, nullable=True),
     # A sweeper's claim on the row until then, so replicas never sweep the same row at once.
     Column("lease_until_us", BigInteger, nullable=True),
+    # True when the bytes are in inline_contents (small files), not in the blob store.
+    Column("stored_inline", Boolean, nullable=False, server_default=false()),
     Index("ix_files_workspace_id_id", "workspace_id", "id"),
     Index("ix_files_workspace_id_scope_id_id", "workspace_id", "scope_id", "id"),
     Index("ix_files_hidden", "id", sqlite_where=_HIDDEN, postgresql_where=_HIDDEN),
@@ -69,4 +84,14 @@ server_secrets = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", String(512), nullable=False),
+)
+
+# The bytes of small files, written in the same transaction as their ``files`` row: one commit
+# (one fsync, shared by every upload in a group commit) makes both durable. Kept out of ``files``
+# so listing never reads them. The row goes with the file's purge or expiry.
+inline_contents = Table(
+    "inline_contents",
+    metadata,
+    Column("file_id", _Id, primary_key=True),
+    Column("content", LargeBinary, nullable=False),
 )

@@ -23,7 +23,7 @@ from filesapi.ids import new_workspace_id
 from filesapi.metadata.base import MetadataStore
 from filesapi.metadata.migrate import current_revision, ensure_schema
 from filesapi.metadata.runners import AsyncRunner, Runner, runner_for_url, translated
-from filesapi.metadata.schema import api_keys, files, server_secrets, workspaces
+from filesapi.metadata.schema import api_keys, files, inline_contents, server_secrets, workspaces
 from filesapi.models import ApiKey, FilePage, FileRecord, Workspace, WorkspaceStats
 
 __all__ = ["SqlMetadataStore"]
@@ -46,6 +46,7 @@ def _file(row: Row[Any, Any] | Mapping[str, Any]) -> FileRecord:
         scope_id=m["scope_id"],
         expires_at_us=m["expires_at_us"],
         quarantined=m["quarantined_at_us"] is not None,
+        stored_inline=bool(m["stored_inline"]),
     )
 
 
@@ -94,6 +95,8 @@ _CHARGE = (
 )
 _CHARGE_WITHIN_QUOTA = _CHARGE.where(workspaces.c.used_bytes + bindparam("size") <= bindparam("quota"))
 _INSERT_FILE = insert(files)
+_INSERT_CONTENT = insert(inline_contents)
+_INLINE_CONTENT = select(inline_contents.c.content).where(inline_contents.c.file_id == bindparam("file_id"))
 
 
 @cache
@@ -121,6 +124,10 @@ def _release(conn: Connection, workspace_id: str, size: int) -> None:
         .where(workspaces.c.id == workspace_id)
         .values(used_bytes=workspaces.c.used_bytes - size)
     )
+
+
+def _drop_content(conn: Connection, file_id: str) -> None:
+    conn.execute(inline_contents.delete().where(inline_contents.c.file_id == file_id))
 
 
 class SqlMetadataStore(MetadataStore):
@@ -202,7 +209,11 @@ class SqlMetadataStore(MetadataStore):
         return [WorkspaceStats(Workspace(id=r[0], name=r[1]), files=int(r[3]), bytes=int(r[2])) for r in rows]
 
     # -- files
-    async def insert_file(self, record: FileRecord, quota_bytes: int | None) -> bool:
+    async def insert_file(
+        self, record: FileRecord, quota_bytes: int | None, content: bytes | None = None
+    ) -> bool:
+        if (content is not None) != record.stored_inline:
+            raise ValueError("content is given exactly for files stored inline")
         charge = _CHARGE if quota_bytes is None else _CHARGE_WITHIN_QUOTA
         charge_params = {"workspace_id": record.workspace_id, "size": record.size_bytes, "quota": quota_bytes}
         row = {
@@ -216,6 +227,7 @@ class SqlMetadataStore(MetadataStore):
             "downloadable": record.downloadable,
             "scope_id": record.scope_id,
             "expires_at_us": record.expires_at_us,
+            "stored_inline": record.stored_inline,
         }
 
         def run(conn: Connection) -> bool:
@@ -224,9 +236,15 @@ class SqlMetadataStore(MetadataStore):
             if conn.execute(charge, charge_params).rowcount != 1:
                 return False
             conn.execute(_INSERT_FILE, row)
+            if content is not None:
+                conn.execute(_INSERT_CONTENT, {"file_id": record.id, "content": content})
             return True
 
         return await self.runner.write(run)
+
+    async def inline_content(self, file_id: str) -> bytes | None:
+        rows = await self.runner.fetch(_INLINE_CONTENT, {"file_id": file_id})
+        return bytes(rows[0]["content"]) if rows else None
 
     async def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
         rows = await self.runner.fetch(_GET_FILE, {"file_id": file_id, "workspace_id": workspace_id})
@@ -297,7 +315,12 @@ class SqlMetadataStore(MetadataStore):
 
     async def purge_file(self, file_id: str) -> None:
         purge = files.delete().where(files.c.id == file_id, files.c.deleted_at_us.is_not(None))
-        await self.runner.write(lambda conn: conn.execute(purge))
+
+        def run(conn: Connection) -> None:
+            if conn.execute(purge).rowcount:
+                _drop_content(conn, file_id)
+
+        await self.runner.write(run)
 
     # -- sweeping
     async def _claim(self, condition: Any, limit: int, now_us: int, lease_us: int) -> list[Row[Any, Any]]:
@@ -338,7 +361,10 @@ class SqlMetadataStore(MetadataStore):
 
         def run(conn: Connection) -> None:
             row = conn.execute(mark).first()
-            if row is not None and row.deleted_at_us is None:  # a hidden file's bytes were released already
+            if row is None:
+                return
+            _drop_content(conn, file_id)
+            if row.deleted_at_us is None:  # a hidden file's bytes were released already
                 _release(conn, row.workspace_id, row.size_bytes)
 
         await self.runner.write(run)
