@@ -27,7 +27,9 @@ Benchmarks (--only takes these names):
             p50 and p99. The anchor of the first page is /healthz with the same client. The store
             is built once with the server's own schema and cached in bench/.cache/ per schema revision.
   small     4 KiB multipart uploads from 32 concurrent connections (wrk + a Lua script; every
-            request creates a file): files/s, against /healthz req/s at the same concurrency.
+            request creates a file): files/s, against /healthz req/s at the same concurrency. The
+            default stores such files inline in SQLite; a sample also shows --inline-max-size 0
+            (every file a blob: its own fsyncs) and the disk alone doing what that path does.
   parallel  32 concurrent 64 MiB uploads (32 curl processes): peak worker RSS, against its idle RSS.
   s3        PostgreSQL + S3 mode (a real PostgreSQL from Debian's binaries and a real SeaweedFS,
             started by tests/servers_pg.py and tests/servers_s3.py): 1 GiB upload and download,
@@ -1084,11 +1086,16 @@ def bench_small(ctx: Ctx) -> None:
     plan = ctx.plan
     row = ctx.rows["small"]
     script = small_upload_script(ctx)
-    with FilesapiServer(ctx, "small") as server:
+    with (
+        FilesapiServer(ctx, "small") as server,
+        FilesapiServer(ctx, "small-blobs", ["--inline-max-size", "0"]) as blobs_only,
+    ):
         lua = re.sub(r"(\\r\\n\\r\\n)(\w{16})\w+", r"\1\2...", script.read_text())
         ctx.command(
             "small", f"cat > $WORK/{script.name} <<'EOF'   # the payload is {plan.small_size} bytes\n{lua}EOF"
         )
+        for each in (server, blobs_only):
+            ctx.command("small", shell_join(each.argv("PORT")).replace(str(ctx.work), "$WORK"))
         for rnd in range(plan.rounds):
             got: dict[str, WrkResult] = {}
             for which in ("anchor", "filesapi") if order(rnd) else ("filesapi", "anchor"):
@@ -1099,6 +1106,8 @@ def bench_small(ctx: Ctx) -> None:
                         ctx, "small", f"{server.url}/v1/files", plan.small_connections, script=script
                     )
             row.add(got["filesapi"].rps, got["anchor"].rps)
+            as_blobs = wrk(ctx, "small", f"{blobs_only.url}/v1/files", plan.small_connections, script=script)
+            ctx.sample("small", "files/s with --inline-max-size 0 (every file a blob)", as_blobs.rps)
             disk = disk_small_files_rate(
                 server.data_dir / "disk-probe",
                 plan.small_connections,
@@ -1112,7 +1121,8 @@ def bench_small(ctx: Ctx) -> None:
                 ctx.note("small", f"round {rnd + 1}: wrk {got['filesapi'].socket_errors}")
             ctx.log(
                 f"round {rnd + 1}: {got['filesapi'].rps:,.0f} files/s (p99 {got['filesapi'].p99_ms:.0f} ms), "
-                f"/healthz {got['anchor'].rps:,.0f} req/s; the disk alone {disk:,.0f} durable files/s"
+                f"/healthz {got['anchor'].rps:,.0f} req/s; as blobs {as_blobs.rps:,.0f} files/s, "
+                f"the disk alone {disk:,.0f} durable files/s"
             )
         listed = api(server.url, "GET", "/v1/files?limit=1")
         if not listed["data"]:
