@@ -22,7 +22,7 @@ from filesapi.errors import BackendUnavailable
 from filesapi.ids import new_workspace_id
 from filesapi.metadata.base import MetadataStore
 from filesapi.metadata.migrate import current_revision, ensure_schema
-from filesapi.metadata.runners import AsyncRunner, Runner, runner_for_url, translated
+from filesapi.metadata.runners import AsyncRunner, Runner, execute_fast, runner_for_url, translated
 from filesapi.metadata.schema import api_keys, files, inline_contents, server_secrets, workspaces
 from filesapi.models import ApiKey, FilePage, FileRecord, Workspace, WorkspaceStats
 
@@ -94,8 +94,22 @@ _CHARGE = (
     .values(used_bytes=workspaces.c.used_bytes + bindparam("size"))
 )
 _CHARGE_WITHIN_QUOTA = _CHARGE.where(workspaces.c.used_bytes + bindparam("size") <= bindparam("quota"))
-_INSERT_FILE = insert(files)
-_INSERT_CONTENT = insert(inline_contents)
+# The columns an upload writes, named as the FileRecord fields that fill them.
+_FILE_FIELDS = (
+    "id",
+    "workspace_id",
+    "filename",
+    "mime_type",
+    "size_bytes",
+    "checksum",
+    "created_at_us",
+    "downloadable",
+    "scope_id",
+    "expires_at_us",
+    "stored_inline",
+)
+_INSERT_FILE = insert(files).values({name: bindparam(name) for name in _FILE_FIELDS})
+_INSERT_CONTENT = insert(inline_contents).values(file_id=bindparam("file_id"), content=bindparam("content"))
 _INLINE_CONTENT = select(inline_contents.c.content).where(inline_contents.c.file_id == bindparam("file_id"))
 
 
@@ -216,28 +230,16 @@ class SqlMetadataStore(MetadataStore):
             raise ValueError("content is given exactly for files stored inline")
         charge = _CHARGE if quota_bytes is None else _CHARGE_WITHIN_QUOTA
         charge_params = {"workspace_id": record.workspace_id, "size": record.size_bytes, "quota": quota_bytes}
-        row = {
-            "id": record.id,
-            "workspace_id": record.workspace_id,
-            "filename": record.filename,
-            "mime_type": record.mime_type,
-            "size_bytes": record.size_bytes,
-            "checksum": record.checksum,
-            "created_at_us": record.created_at_us,
-            "downloadable": record.downloadable,
-            "scope_id": record.scope_id,
-            "expires_at_us": record.expires_at_us,
-            "stored_inline": record.stored_inline,
-        }
+        row = {name: getattr(record, name) for name in _FILE_FIELDS}
 
         def run(conn: Connection) -> bool:
             # The conditional UPDATE takes the workspace row's write lock first, so concurrent
             # inserts (in this process or another replica) are checked one after the other.
-            if conn.execute(charge, charge_params).rowcount != 1:
+            if execute_fast(conn, charge, charge_params) != 1:
                 return False
-            conn.execute(_INSERT_FILE, row)
+            execute_fast(conn, _INSERT_FILE, row)
             if content is not None:
-                conn.execute(_INSERT_CONTENT, {"file_id": record.id, "content": content})
+                execute_fast(conn, _INSERT_CONTENT, {"file_id": record.id, "content": content})
             return True
 
         return await self.runner.write(run)
