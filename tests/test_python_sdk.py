@@ -107,7 +107,7 @@ def run_flow(python: str, base_url: str, flow: str) -> subprocess.CompletedProce
     )
 
 
-@pytest.mark.parametrize("backend", ["memory", "postgres+s3"])
+@pytest.mark.parametrize("backend", ["memory", "postgres+s3", "postgres+s3-redirect"])
 @pytest.mark.parametrize(
     ("sdk", "flow"),
     [("newest", "ga"), ("newest", "beta"), (OLD_SDK_VERSION, "beta"), (OLD_SDK_VERSION, "ga")],
@@ -126,10 +126,11 @@ def test_flow_program(
         python, expected_version = request.getfixturevalue("old_sdk_python"), OLD_SDK_VERSION
     if backend == "memory":
         server = server_factory("--memory")
-    else:  # the scale-out mix: PostgreSQL metadata, S3 blobs
+    else:  # the scale-out mix: PostgreSQL metadata, S3 blobs (downloads redirected to the bucket)
         s3 = request.getfixturevalue("s3_server")
         database_url = request.getfixturevalue("postgres_server").create_database()
-        server = server_factory("--database-url", database_url, "--blob-url", s3.url(), env=s3.env)
+        blob_url = s3.url() + ("&download_redirect=60" if backend.endswith("-redirect") else "")
+        server = server_factory("--database-url", database_url, "--blob-url", blob_url, env=s3.env)
     result = run_flow(python, server.base_url, flow)
     print(result.stdout)
     print(result.stderr, file=sys.stderr)
@@ -144,6 +145,12 @@ def test_flow_program(
         f"\n--- server log (tail) ---\n{server.log()[-2000:]}"
     )
     assert f"PASS: anthropic {expected_version}: {flow} flow(s) passed" in result.stdout
+    redirected = [
+        line
+        for line in httpx.get(server.base_url + "/metrics").text.splitlines()
+        if line.startswith("filesapi_requests_total{") and 'status="307"' in line
+    ]
+    assert bool(redirected) == backend.endswith("-redirect"), redirected
 
 
 def test_newest_sdk_version_is_the_pinned_one() -> None:

@@ -348,6 +348,15 @@ class FileService:
             content = content[byte_range.start : byte_range.end + 1]
         return _once(content)
 
+    async def download_url(self, record: FileRecord, *, content_disposition: str) -> str | None:
+        """Where the client may fetch the whole file by itself, when the blob store offers that
+        (S3 with ``download_redirect``); None for inline files and every other store."""
+        if record.stored_inline:
+            return None
+        return await self.blobs.download_url(
+            record.id, content_type=record.mime_type, content_disposition=content_disposition
+        )
+
     async def has_content(self, record: FileRecord) -> bool:
         """Whether the file's bytes are stored (in the blob store or inline)."""
         if record.stored_inline:

@@ -102,6 +102,12 @@ class BlobStore(ABC):
         older than ``older_than_seconds``. Returns how many were removed."""
         return 0
 
+    async def download_url(self, key: str, *, content_type: str, content_disposition: str) -> str | None:
+        """A URL the client may fetch the whole blob from by itself (a redirect target), answered
+        with these Content-Type and Content-Disposition headers; None when downloads go through
+        this server (the default)."""
+        return None
+
     def local_path(self, key: str) -> str | None:
         """A filesystem path the HTTP server may send by itself (ASGI pathsend), when the store has one."""
         return None

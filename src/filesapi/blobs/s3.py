@@ -3,7 +3,9 @@
 URL: ``s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:8333&region=us-east-1&read_timeout=60``.
 ``endpoint``, ``region`` and ``read_timeout`` (seconds without a byte before a request counts as
 stalled) are optional (else ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_REGION`` /
-``AWS_DEFAULT_REGION``, else AWS in us-east-1). Credentials come from the usual places (the
+``AWS_DEFAULT_REGION``, else AWS in us-east-1). ``download_redirect=SECONDS`` turns on redirected
+downloads (see ``download_url``), with presigned URLs valid that long, for clients that reach the
+bucket at ``public_endpoint`` (default: ``endpoint``). Credentials come from the usual places (the
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` variables first). With an
 endpoint, requests are path-style (``endpoint/bucket/key``), and plain http is allowed only when the
 endpoint says ``http://``. A blob lives at ``PREFIX/<key>``.
@@ -108,6 +110,8 @@ class S3Location:
     endpoint: str | None
     region: str
     read_timeout: float = 60.0  # seconds without a byte before a request counts as stalled
+    download_redirect: int = 0  # seconds a presigned download URL lives; 0: downloads are proxied
+    public_endpoint: str | None = None  # where clients reach the bucket, when not at ``endpoint``
 
     @classmethod
     def from_url(cls, url: str, environ: Mapping[str, str] | None = None) -> S3Location:
@@ -116,14 +120,16 @@ class S3Location:
         if parts.scheme != "s3" or not _BUCKET.fullmatch(parts.netloc):
             raise ValueError(f"blob URL {url!r} is not s3://BUCKET/PREFIX")
         query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
-        unknown = set(query) - {"endpoint", "region", "read_timeout"}
+        unknown = set(query) - {"endpoint", "region", "read_timeout", "download_redirect", "public_endpoint"}
         if unknown:
             raise ValueError(f"blob URL {url!r} has unknown parameters: {', '.join(sorted(unknown))}")
         endpoint = (
             query.get("endpoint") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
         )
-        if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
-            raise ValueError(f"S3 endpoint {endpoint!r} must start with http:// or https://")
+        public_endpoint = query.get("public_endpoint") or None
+        for name, value in (("endpoint", endpoint), ("public_endpoint", public_endpoint)):
+            if value is not None and urlsplit(value).scheme not in ("http", "https"):
+                raise ValueError(f"S3 {name} {value!r} must start with http:// or https://")
         region = query.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
         prefix = unquote(parts.path).strip("/")
         if any(not segment or segment in (".", "..") for segment in prefix.split("/") if prefix):
@@ -132,12 +138,17 @@ class S3Location:
             read_timeout = float(query.get("read_timeout", "60"))
         except ValueError:
             raise ValueError(f"blob URL {url!r}: read_timeout must be a number of seconds") from None
+        redirect = query.get("download_redirect", "0")
+        if not redirect.isdigit() or int(redirect) > 7 * 24 * 3600:  # SigV4's longest
+            raise ValueError(f"blob URL {url!r}: download_redirect must be 0 to 604800 seconds")
         return cls(
             bucket=parts.netloc,
             prefix=prefix,
             endpoint=endpoint.rstrip("/") if endpoint else None,
             region=region,
             read_timeout=read_timeout,
+            download_redirect=int(redirect),
+            public_endpoint=public_endpoint.rstrip("/") if public_endpoint else None,
         )
 
     @property
@@ -154,6 +165,7 @@ class S3BlobStore(BlobStore):
         self.checksum_algorithm = checksum_algorithm
         self._store = self._make_store(_CLIENT_OPTIONS, _RETRY)
         self._probe = self._make_store(_CHECK_CLIENT_OPTIONS, _CHECK_RETRY)
+        self._presigner: Any = None
 
     @classmethod
     def from_url(cls, url: str) -> S3BlobStore:
@@ -298,6 +310,39 @@ class S3BlobStore(BlobStore):
                 except StopAsyncIteration:
                     return
             yield chunk
+
+    async def download_url(self, key: str, *, content_type: str, content_disposition: str) -> str | None:
+        """With ``download_redirect``: a presigned GET of the object, at ``public_endpoint``, that
+        makes S3 answer with this file's Content-Type and Content-Disposition. The client then
+        fetches the bytes from the bucket itself instead of through this process, which measured
+        0.6-0.7x of the bucket's own speed here (two copies through the kernel and Python on the
+        same cores); what it gives up is the checksum check on the way out (scrub still checks)."""
+        loc = self.location
+        if not loc.download_redirect:
+            return None
+        if self._presigner is None:  # building a botocore client takes ~0.1 s: once, off the loop
+            self._presigner = await asyncio.to_thread(self._make_presigner)
+        params = {
+            "Bucket": loc.bucket,
+            "Key": loc.key_prefix + check_key(key),
+            "ResponseContentType": content_type,
+            "ResponseContentDisposition": content_disposition,
+        }
+        with self._translate_boto("presign"):
+            url: str = self._presigner.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=loc.download_redirect
+            )
+        return url
+
+    def _make_presigner(self) -> Any:
+        """A botocore client used only to sign URLs (no request ever goes through it)."""
+        from botocore.config import Config  # type: ignore[import-untyped]
+        from botocore.session import get_session  # type: ignore[import-untyped]
+
+        loc = self.location
+        endpoint = loc.public_endpoint or loc.endpoint
+        config = Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint else "virtual"})
+        return get_session().create_client("s3", region_name=loc.region, endpoint_url=endpoint, config=config)
 
     async def delete(self, key: str) -> None:
         path = check_key(key)

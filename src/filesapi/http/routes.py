@@ -278,14 +278,19 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+def _wants_proxy(request: Request) -> bool:
+    return "sec-fetch-mode" in request.headers or "x-filesapi-proxy" in request.headers
+
+
 async def download(request: Request) -> Response | BlobResponse:
     call = await _authorize(request)
     service = _state(request).service
     record = await service.downloadable(call.principal, request.path_params["file_id"])
     etag = '"' + record.checksum.rpartition(":")[2] + '"'
+    disposition = content_disposition(record.filename)
     headers = [
         ("content-type", record.mime_type),
-        ("content-disposition", content_disposition(record.filename)),
+        ("content-disposition", disposition),
         ("etag", etag),
         ("accept-ranges", "bytes"),
         ("cache-control", "private, max-age=0"),
@@ -311,6 +316,15 @@ async def download(request: Request) -> Response | BlobResponse:
     headers.append(("content-length", str(length)))
     if request.method == "HEAD":
         return BlobResponse(status, headers)
+    # A whole file in a store that offers its own URL: send the client there (the SDKs follow
+    # redirects). Browsers and the console (x-filesapi-proxy) are served here: the bucket would
+    # need CORS for them.
+    if byte_range is None and not _wants_proxy(request):
+        location = await service.download_url(record, content_disposition=disposition)
+        if location is not None:
+            return BlobResponse(
+                307, [("location", location), ("cache-control", "no-store"), ("content-length", "0")]
+            )
     # Handing the file to the server by path is fastest, but then nothing checks its bytes on the
     # way out; with verify_downloads (the default) whole files stream through their checksum.
     if byte_range is None and not _options(request).verify_downloads and supports_pathsend(request.scope):

@@ -137,7 +137,9 @@
   }
 
   function headers(extra) {
-    return { "x-api-key": state.key, "anthropic-version": API_VERSION, ...extra };
+    // x-filesapi-proxy: downloads come through this server even when it could redirect them to
+    // the bucket (which a browser could only follow with CORS set up there).
+    return { "x-api-key": state.key, "anthropic-version": API_VERSION, "x-filesapi-proxy": "1", ...extra };
   }
 
   // fetch() against this server with the key. Returns the parsed JSON, or the Response with raw.
