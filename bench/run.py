@@ -338,6 +338,15 @@ def make_rows(plan: Plan) -> dict[str, Row]:
             lambda r: r.r is not None and r.r >= 0.8,
             ("ratio", 0.8, True),
         ),
+        Row(
+            "s3",
+            f"PostgreSQL + S3: download {big}, download_redirect (307 to the bucket)",
+            "MiB/s",
+            "SeaweedFS GET",
+            ">= 0.8 x GET",
+            lambda r: r.r is not None and r.r >= 0.8,
+            ("ratio", 0.8, True),
+        ),
     ]
     keys = [
         "upload",
@@ -352,6 +361,7 @@ def make_rows(plan: Plan) -> dict[str, Row]:
         "rss_parallel",
         "s3_upload",
         "s3_download",
+        "s3_download_redirect",
     ]
     short = [
         f"upload {big}\n(local disk)",
@@ -366,6 +376,7 @@ def make_rows(plan: Plan) -> dict[str, Row]:
         f"RSS {plan.parallel} x {par}\nuploads",
         f"S3 upload\n{big}",
         f"S3 download\n{big}",
+        f"S3 download\n{big} redirected",
     ]
     for row, text in zip(rows, short, strict=True):
         row.short = text
@@ -1170,7 +1181,7 @@ def bench_parallel(ctx: Ctx) -> None:
 
 def bench_s3(ctx: Ctx) -> None:
     plan = ctx.plan
-    up, down = ctx.rows["s3_upload"], ctx.rows["s3_download"]
+    up, down, redirected = ctx.rows["s3_upload"], ctx.rows["s3_download"], ctx.rows["s3_download_redirect"]
     try:
         sys.path.insert(0, str(ROOT / "tests"))
         from servers_pg import start_postgres
@@ -1192,6 +1203,12 @@ def bench_s3(ctx: Ctx) -> None:
         blob_url = s3.url("filesapi")
         env = {**ctx.env, **s3.env}
         server = FilesapiServer(ctx, "s3", ["--database-url", database_url, "--blob-url", blob_url], env=env)
+        # A second replica on the same database and bucket, answering whole-file downloads with a
+        # 307 to a presigned URL (curl -L follows it, as the SDKs do).
+        redirect_url = blob_url + "&download_redirect=300"
+        redirecting = FilesapiServer(
+            ctx, "s3-redirect", ["--database-url", database_url, "--blob-url", redirect_url], env=env
+        )
         sig = ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{s3.access_key}:{s3.secret_key}"]
         anchor_url = f"{s3.endpoint}/{s3.bucket}/anchor/{src.name}"
         ctx.command(
@@ -1207,6 +1224,9 @@ def bench_s3(ctx: Ctx) -> None:
             .replace(blob_url, "s3://bench/filesapi?endpoint=http://127.0.0.1:S3PORT&region=us-east-1")
             + "   # with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION",
         )
+        ctx.command("s3", "the same with --blob-url 's3://...&download_redirect=300' on PORT2, then:")
+        ctx.command("s3", shell_join(["curl", "-sS", "-L", "-o", "/dev/null", *CURL_HEADERS,
+                                      "http://127.0.0.1:PORT2/v1/files/ID/content"]))  # fmt: skip
         ctx.command(
             "s3",
             f"curl -sS --aws-sigv4 aws:amz:us-east-1:s3 --user KEY:SECRET -T $WORK/src/{src.name} "
@@ -1217,9 +1237,9 @@ def bench_s3(ctx: Ctx) -> None:
             f"curl -sS --aws-sigv4 aws:amz:us-east-1:s3 --user KEY:SECRET -o /dev/null "
             f"http://127.0.0.1:S3PORT/bench/anchor/{src.name}",
         )
-        with server:
+        with server, redirecting:
             for rnd in range(plan.rounds):
-                put_s = get_s = up_s = down_s = 0.0
+                put_s = get_s = up_s = down_s = redirected_s = 0.0
                 for which in ("anchor", "filesapi") if order(rnd) else ("filesapi", "anchor"):
                     if which == "anchor":
                         code, put_s, _ = curl(["-o", "/dev/null", *sig, "-T", str(src), anchor_url])
@@ -1234,6 +1254,9 @@ def bench_s3(ctx: Ctx) -> None:
                     with peak_rss(server) as down_peak:
                         down_s = download(f"{server.url}/v1/files/{file_id}/content", plan.big, CURL_HEADERS)
                     cpu2 = server.cpu()
+                    redirected_s = download(
+                        f"{redirecting.url}/v1/files/{file_id}/content", plan.big, ["-L", *CURL_HEADERS]
+                    )
                     ctx.sample("s3", "upload server CPU s/GiB", (cpu1 - cpu0) / (plan.big / GiB))
                     ctx.sample("s3", "download server CPU s/GiB", (cpu2 - cpu1) / (plan.big / GiB))
                     ctx.sample("s3", "worker peak RSS upload MB", rss_mb_of(up_peak))
@@ -1241,9 +1264,11 @@ def bench_s3(ctx: Ctx) -> None:
                     delete_file(server, file_id)
                 up.add(plan.big / up_s / MiB, plan.big / put_s / MiB)
                 down.add(plan.big / down_s / MiB, plan.big / get_s / MiB)
+                redirected.add(plan.big / redirected_s / MiB, plan.big / get_s / MiB)
                 ctx.log(
                     f"round {rnd + 1}: upload {up.figure[-1]:,.0f} MiB/s (PUT {up.anchor[-1]:,.0f}), "
-                    f"download {down.figure[-1]:,.0f} MiB/s (GET {down.anchor[-1]:,.0f})"
+                    f"download {down.figure[-1]:,.0f} MiB/s, redirected {redirected.figure[-1]:,.0f} "
+                    f"(GET {down.anchor[-1]:,.0f})"
                 )
     finally:
         try:
