@@ -299,6 +299,10 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
                         },
                         "304": {"description": "Not modified (If-None-Match)."},
+                        "307": {
+                            "description": "Only on S3 with download_redirect: fetch the whole file from "
+                            "the presigned URL in Location (not for Range, HEAD or browsers)."
+                        },
                         **_COMMON_ERRORS,
                         "404": _error("No such file, or it expired (details.error_code file_expired)."),
                         "416": _error("The range lies outside the file."),
