@@ -1394,7 +1394,7 @@ def chart(rows: list[Row], path: Path, title: str) -> str | None:
         elif kind == "limit":
             limits.append((r.short, r.f / target, 1.0, higher))
         if "flat" in r.target and r.r is not None:
-            ratios.append((r.short.replace("RSS", "RSS flatness,"), r.r, 1.1, False))
+            ratios.append((r.short.replace("RSS ", "RSS flatness\n"), r.r, 1.1, False))
     panels = [
         ("filesapi / its anchor (ratio), next to the target ratio", ratios),
         ("filesapi figure / the absolute target, next to the target (= 1)", limits),
