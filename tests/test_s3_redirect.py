@@ -4,6 +4,8 @@ to a presigned URL of the object, and the client fetches the bytes from the buck
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +67,17 @@ def test_whole_downloads_redirect_to_a_presigned_url(redirecting: LiveServer, s3
     # The URL is short-lived.
     time.sleep(3.5)
     assert httpx.get(answer.headers["location"]).status_code == 403
+
+
+def test_the_cli_download_follows_the_redirect(redirecting: LiveServer, tmp_path: Path) -> None:
+    data = os.urandom(_BIG)
+    file_id = _upload(redirecting, data, "for the cli.bin")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env |= {"ANTHROPIC_BASE_URL": redirecting.base_url, "ANTHROPIC_API_KEY": "k"}
+    done = subprocess.run([sys.executable, "-m", "filesapi", "download", file_id, "-o", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "for the cli.bin").read_bytes() == data
 
 
 def test_what_stays_proxied(redirecting: LiveServer) -> None:

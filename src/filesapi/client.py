@@ -154,6 +154,12 @@ class FilesClient:
             "GET", f"/v1/files/{file_id}/content", headers={"accept": "application/binary"}
         )
         response = self._send(request, stream=True)
+        if response.is_redirect and "location" in response.headers:
+            # A server that sends downloads to its bucket (download_redirect): the presigned URL
+            # carries its own authorization, so none of our headers (the API key) go along.
+            location = response.headers["location"]
+            response.close()
+            response = self._send(httpx.Request("GET", location), stream=True)
         written = 0
         try:
             length = response.headers.get("content-length")
