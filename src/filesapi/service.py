@@ -357,12 +357,6 @@ class FileService:
             record.id, content_type=record.mime_type, content_disposition=content_disposition
         )
 
-    async def has_content(self, record: FileRecord) -> bool:
-        """Whether the file's bytes are stored (in the blob store or inline)."""
-        if record.stored_inline:
-            return await self.metadata.inline_content(record.id) is not None
-        return await self.blobs.exists(record.id)
-
     async def content(self, record: FileRecord, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
         """The file's bytes. A whole-file read is verified against the stored size and checksum as
         it streams, holding the last chunk back until the check passes: on a mismatch the file is
