@@ -159,6 +159,7 @@ class Context:
     tmp: Path
     key_template: Path | None = None
     api_key: str | None = None
+    server_args: tuple[str, ...] = ()  # storage flags for every server (instead of --memory)
 
 
 def run_cmd(
@@ -435,10 +436,13 @@ def run_program(row: Row, ctx: Context, cmd: list[str], cwd: Path, auth: str) ->
         assert ctx.key_template is not None and ctx.api_key is not None
         data = workdir / "data"
         shutil.copytree(ctx.key_template, data)
-        server = Server(workdir, "--auth", "keys", "--data-dir", str(data))
+        server = Server(workdir, "--auth", "keys", "--data-dir", str(data), *ctx.server_args)
         api_key = ctx.api_key
     else:
-        server = Server(workdir, "--memory")
+        storage = (
+            ("--data-dir", str(workdir / "data"), *ctx.server_args) if ctx.server_args else ("--memory",)
+        )
+        server = Server(workdir, *storage)
         api_key = "conformance-open-key"
     try:
         env = {**clean_env(), "FILESAPI_BASE_URL": server.base_url, "FILESAPI_API_KEY": api_key}
@@ -835,6 +839,14 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     parser.add_argument("--no-replays", action="store_true", help="skip the Ruby/C# wire replays")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="a `filesapi serve` flag for every server, repeatable; with any, open-auth servers use a data "
+        "folder of their own instead of --memory. E.g. --server-arg=--blob-url=s3://bucket/p?endpoint=URL"
+        "&download_redirect=60 (credentials: AWS_* from the environment)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     timings: dict[str, float] = {}
@@ -860,7 +872,7 @@ def main(argv: list[str]) -> int:
     }
 
     with tempfile.TemporaryDirectory(prefix="filesapi-conformance-") as tmp:
-        ctx = Context(Path(tmp))
+        ctx = Context(Path(tmp), server_args=tuple(args.server_arg))
 
         def timed_setup(name: str) -> None:
             t0 = time.monotonic()
