@@ -58,8 +58,11 @@ def test_whole_downloads_redirect_to_a_presigned_url(redirecting: LiveServer, s3
     followed = httpx.get(url, headers=GA_HEADERS, follow_redirects=True)
     assert followed.status_code == 200 and followed.content == data
     assert followed.headers["content-type"] == "text/csv"
-    direct = httpx.get(url, headers=GA_HEADERS | {"sec-fetch-mode": "cors"})  # a browser: proxied
+    browser = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty"}
+    direct = httpx.get(url, headers=GA_HEADERS | browser)  # a browser: proxied (no CORS on the bucket)
     assert direct.status_code == 200 and direct.content == data
+    node = httpx.get(url, headers=GA_HEADERS | {"sec-fetch-mode": "cors"})  # Node's fetch: redirected
+    assert node.status_code == 307
     console = httpx.get(url, headers=GA_HEADERS | {"x-filesapi-proxy": "1"})  # who asks: proxied
     assert console.status_code == 200 and console.content == data
     assert followed.headers["content-disposition"] == direct.headers["content-disposition"]

@@ -279,7 +279,8 @@ def _etag_matches(header: str | None, etag: str) -> bool:
 
 
 def _wants_proxy(request: Request) -> bool:
-    return "sec-fetch-mode" in request.headers or "x-filesapi-proxy" in request.headers
+    # Sec-Fetch-Site marks a browser; Node's fetch (the TypeScript SDK) sends Sec-Fetch-Mode only.
+    return "sec-fetch-site" in request.headers or "x-filesapi-proxy" in request.headers
 
 
 async def download(request: Request) -> Response | BlobResponse:
