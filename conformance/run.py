@@ -460,6 +460,9 @@ def run_program(row: Row, ctx: Context, cmd: list[str], cwd: Path, auth: str) ->
     row.extra["stderr"] = stderr[-4000:]
     row.extra["exit_code"] = code
     row.extra["server_log_tail"] = server.log()[-3000:]
+    # Downloads the server answered with a redirect to the bucket (only with download_redirect):
+    # the access log's message is "GET /v1/files/ID/content 307 1.2ms".
+    row.extra["redirects"] = len(re.findall(r"/content 307 ", server.log()))
 
     sdk_line = next((line for line in stdout.splitlines() if line.startswith("SDK ")), None)
     want = f"SDK {row.sdk} {row.version} {row.dialect}"
@@ -981,6 +984,7 @@ def main(argv: list[str]) -> int:
                             "stdout": row.extra.get("stdout", ""),
                             "stderr": row.extra.get("stderr", ""),
                             "server_log_tail": row.extra.get("server_log_tail", ""),
+                            "redirects": row.extra.get("redirects", 0),
                         }
                         for row in rows
                     ],

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from servers_s3 import SeaweedS3
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNNER = ROOT / "conformance" / "run.py"
@@ -83,6 +86,47 @@ def test_sdk_row(conformance: dict[str, Any], key: str) -> None:
         + f"\n--- server log (tail) ---\n{row['server_log_tail'][-2000:]}"
     )
     assert row["cells"], f"{key} reported no operation"
+
+
+@pytest.mark.slow
+def test_every_sdk_follows_redirected_downloads(s3_server: SeaweedS3, tmp_path: Path) -> None:
+    """The same programs against servers on S3 with ``download_redirect``: every SDK gets its
+    downloads as a 307 to a presigned URL (the server counts them) and still passes every operation."""
+    out = tmp_path / "redirect.json"
+    blob_url = s3_server.url() + "&download_redirect=60"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(RUNNER),
+            "--no-replays",
+            "--out",
+            str(tmp_path / "redirect.md"),
+            "--json",
+            str(out),
+            f"--server-arg=--blob-url={blob_url}",
+            "--server-arg=--inline-max-size=0",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **s3_server.env},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    print(result.stdout)
+    assert out.exists(), result.stderr[-5000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {row["sdk"] for row in rows} == {"python", "typescript", "go", "java"}
+    for row in rows:
+        bad = {op: c["detail"] for op, c in row["cells"].items() if c["status"] in ("fail", "stale")}
+        assert row["error"] is None and not bad, (
+            row["key"],
+            row["error"],
+            bad,
+            row["server_log_tail"][-2000:],
+        )
+        assert row["redirects"] > 0, f"{row['key']}: no download was redirected"
+    assert result.returncode == 0, result.stdout[-5000:]
 
 
 @pytest.mark.slow
