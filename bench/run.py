@@ -1527,8 +1527,11 @@ def general_notes(ctx: Ctx) -> list[str]:
         "Server RSS is the VmRSS of granian's worker process (the child of the `filesapi serve` process that "
         'runs the app), sampled every 5 ms; MB = 10^6 bytes, as in the targets. "Flat" means the peak '
         f"during the {human(plan.big)} transfer is at most 1.1x the peak during the {human(plan.probe)} one.",
-        "Small uploads: every request creates a new file (each fsynced and committed); the anchor is the "
-        "bare `/healthz` endpoint at the same concurrency, which bounds what any request can do here.",
+        "Small uploads: every request creates a new file, durable before its 200; with the default "
+        "settings a file this small is stored inline in SQLite with its row (one group-committed WAL "
+        'fsync per batch of uploads). The sample "files/s with --inline-max-size 0" is a second server '
+        "storing every file as a blob (its own fsyncs). The anchor is the bare `/healthz` endpoint at the "
+        "same concurrency, which bounds what any request can do here.",
         "List: the store is built once with the server's own schema (`filesapi db upgrade`, then one real "
         "upload for the workspace and a template row, then rows inserted with sqlite3 executemany in one "
         "transaction with ids from `filesapi.ids.IdClock`), cached in `bench/.cache/` per schema revision, "
@@ -1543,7 +1546,10 @@ def general_notes(ctx: Ctx) -> list[str]:
         "wrk runs with 2 threads on the same 2 cores as the server, so the client takes CPU from the "
         "server; the `/healthz` anchor pays the same cost.",
         "S3 rows: SeaweedFS (`weed mini`) and PostgreSQL run on the same 2 cores as filesapi and the client. "
-        "curl sends `Expect: 100-continue` for large bodies to both filesapi and SeaweedFS (curl's default).",
+        "curl sends `Expect: 100-continue` for large bodies to both filesapi and SeaweedFS (curl's default). "
+        "The redirected download is a second replica (same database and bucket) started with "
+        "`download_redirect=300`: curl -L asks it, gets a 307 to a presigned URL and fetches the object "
+        "from SeaweedFS; its time includes both requests.",
     ]
 
 
