@@ -207,19 +207,20 @@ class FileService:
         """Put the bytes in the blob store, unless they end within ``inline_max_size``: then they
         are returned, to be committed with the row."""
         limit = self.policy.inline_max_size
+        if limit <= 0:
+            return None, await self.blobs.put(file_id, chunks)
         head: list[Chunk] = []
         size = 0
-        if limit > 0:
-            async for chunk in chunks:  # leaving this loop early does not close ``chunks``
-                head.append(chunk)
-                size += len(chunk)
-                if size > limit:
-                    break
-            else:
-                content = b"".join(head)
-                checksum = Checksum()
-                checksum.update(content)
-                return content, checksum.info()
+        async for chunk in chunks:  # leaving this loop early does not close ``chunks``
+            head.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                break
+        else:
+            content = b"".join(head)
+            checksum = Checksum()
+            checksum.update(content)
+            return content, checksum.info()
 
         async def everything() -> AsyncIterator[Chunk]:
             for chunk in head:
