@@ -459,10 +459,11 @@ def run_program(row: Row, ctx: Context, cmd: list[str], cwd: Path, auth: str) ->
     row.extra["stdout"] = stdout
     row.extra["stderr"] = stderr[-4000:]
     row.extra["exit_code"] = code
-    row.extra["server_log_tail"] = server.log()[-3000:]
+    server_log = server.log()
+    row.extra["server_log_tail"] = server_log[-3000:]
     # Downloads the server answered with a redirect to the bucket (only with download_redirect):
     # the access log's message is "GET /v1/files/ID/content 307 1.2ms".
-    row.extra["redirects"] = len(re.findall(r"/content 307 ", server.log()))
+    row.extra["redirects"] = len(re.findall(r"/content 307 ", server_log))
 
     sdk_line = next((line for line in stdout.splitlines() if line.startswith("SDK ")), None)
     want = f"SDK {row.sdk} {row.version} {row.dialect}"
