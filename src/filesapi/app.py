@@ -17,11 +17,10 @@ from filesapi.blobs import open_blob_store
 from filesapi.config import Settings
 from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
-from filesapi.http.console import console_routes
 from filesapi.http.context import RequestContext
 from filesapi.http.guard import Guard, HttpOptions
 from filesapi.http.observe import Observer
-from filesapi.http.routes import AppState, exception_handlers, routes
+from filesapi.http.routes import AppState, app_routes, exception_handlers
 from filesapi.logs import setup_logging
 from filesapi.metadata import open_metadata_store
 from filesapi.service import FileService, Policy
@@ -108,7 +107,7 @@ def build_app(
                     handler.flush()
 
     app = Starlette(
-        routes=[*routes, *(console_routes if console else [])],
+        routes=app_routes(console=console),
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )

@@ -32,8 +32,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from filesapi.errors import InvalidRequest
+from filesapi.http.calls import app_state, authorize, is_admin_call, json_response, query_int, query_one
 from filesapi.http.observe import Observer, RequestRecord
-from filesapi.http.routes import _authorize, _json, _query_int, _query_one, _state, is_admin_call
 from filesapi.models import WorkspaceStats
 
 __all__ = ["CONSOLE_CSP", "console_routes", "sdk_of"]
@@ -172,7 +172,7 @@ def _process_id() -> str:
 def _after_seq(request: Request) -> int:
     """``after=PROCESS:SEQ,...`` (the last seq seen of each process; an unknown process starts at 0),
     else ``after_seq=SEQ``."""
-    pairs = _query_one(request, "after")
+    pairs = query_one(request, "after")
     if pairs is not None:
         me = _process_id()
         for pair in pairs.split(","):
@@ -182,7 +182,7 @@ def _after_seq(request: Request) -> int:
                     raise InvalidRequest(f"after: {pair[:60]!r} is not PROCESS:SEQ.")
                 return int(seq)
         return 0
-    return max(_query_int(request, "after_seq") or 0, 0)
+    return max(query_int(request, "after_seq") or 0, 0)
 
 
 async def console_requests(request: Request) -> Response:
@@ -193,13 +193,13 @@ async def console_requests(request: Request) -> Response:
     client that may reach several (``--workers``) sends ``after=PROCESS:SEQ,...`` instead.
     The console's own traffic is left out unless ``include_console=true``. Keys are never recorded.
     """
-    call = await _authorize(request)
+    call = await authorize(request)
     after_seq = _after_seq(request)
-    limit = _query_int(request, "limit")
+    limit = query_int(request, "limit")
     limit = _DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= _MAX_LIMIT:
         raise InvalidRequest(f"limit must be between 1 and {_MAX_LIMIT}, got {limit}.")
-    include_console = (_query_one(request, "include_console") or "").lower() in ("true", "1", "yes")
+    include_console = (query_one(request, "include_console") or "").lower() in ("true", "1", "yes")
     everything = is_admin_call(request, call)
     observer: Observer = request.app.state.observer
     newest = observer.recent(0, 1)
@@ -210,7 +210,7 @@ async def console_requests(request: Request) -> Response:
         for r in records
         if (everything or r.workspace == workspace) and (include_console or not _is_console_traffic(r))
     ]
-    return _json(
+    return json_response(
         {
             "data": [_record_json(r) for r in shown[-limit:]],
             "last_seq": newest[-1].seq if newest else 0,
@@ -221,8 +221,8 @@ async def console_requests(request: Request) -> Response:
 
 
 async def console_storage(request: Request) -> Response:
-    call = await _authorize(request)
-    service = _state(request).service
+    call = await authorize(request)
+    service = app_state(request).service
     quota = service.policy.workspace_quota
     everything = is_admin_call(request, call)
     own = call.principal.workspace
@@ -241,11 +241,11 @@ async def console_storage(request: Request) -> Response:
         }
         for s in rows
     ]
-    return _json(
+    return json_response(
         {
             "workspace": {"id": own.id, "name": own.name},
             "admin": call.principal.is_admin,
-            "auth": _state(request).authenticator.mode,
+            "auth": app_state(request).authenticator.mode,
             "all_workspaces": everything,
             "quota_bytes": quota,
             "max_file_size": service.policy.max_file_size,

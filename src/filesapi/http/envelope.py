@@ -1,10 +1,14 @@
-"""The Anthropic error envelope, and the one table that maps domain errors onto it."""
+"""The Anthropic error envelope, the one table that maps domain errors onto it, and the app's
+exception handlers that answer every raised error with it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
 from filesapi.errors import (
@@ -22,7 +26,7 @@ from filesapi.errors import (
     RequestTimeout,
 )
 
-__all__ = ["ERROR_TABLE", "error_body", "error_response", "response_for"]
+__all__ = ["ERROR_TABLE", "error_body", "error_response", "exception_handlers", "request_id", "response_for"]
 
 # class -> (status, error.type, details.error_code or None, extra headers)
 ERROR_TABLE: dict[type[FilesApiError], tuple[int, str, str | None, dict[str, str]]] = {
@@ -73,3 +77,40 @@ def response_for(exc: FilesApiError, request_id: str) -> Response:
                 status, status_type, exc.message, request_id, error_code=code, headers=headers
             )
     return error_response(500, "api_error", exc.message, request_id)
+
+
+def request_id(request: Request) -> str:
+    """The id RequestContext gave this request (every response carries it)."""
+    return str(request.scope.get("state", {}).get("request_id", "req_unknown"))
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FilesApiError)
+    return response_for(exc, request_id(request))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    rid = request_id(request)
+    if exc.status_code == 404:
+        return error_response(404, "not_found_error", f"Not found: {request.method} {request.url.path}", rid)
+    if exc.status_code == 405:
+        return error_response(
+            405,
+            "invalid_request_error",
+            f"Method {request.method} is not allowed on {request.url.path}.",
+            rid,
+            headers=exc.headers,
+        )
+    return error_response(exc.status_code, "invalid_request_error", str(exc.detail), rid, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(500, "api_error", "Internal server error.", request_id(request))
+
+
+exception_handlers: dict[Any, Any] = {
+    FilesApiError: _api_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}
