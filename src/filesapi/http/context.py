@@ -22,6 +22,10 @@ __all__ = ["SECURITY_HEADERS", "RequestContext"]
 
 log = logging.getLogger("filesapi.http")
 
+# What a client sends is cut to this before it is logged or kept in the recent-request buffer.
+_MAX_LOGGED = 32
+_MAX_LOGGED_PATH = 1024
+
 # Uploaded HTML or SVG must never run from this origin: nothing is sniffed, nothing may load or run.
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
@@ -96,8 +100,8 @@ class RequestContext:
             self.observer.record(
                 time=time.time(),
                 request_id=request_id,
-                method=scope["method"],
-                path=scope["path"],
+                method=scope["method"][:_MAX_LOGGED],
+                path=scope["path"][:_MAX_LOGGED_PATH],
                 route=getattr(route, "path", "unmatched"),
                 dialect="beta" if is_beta(_header(scope, b"anthropic-beta")) else "ga",
                 status=status,

@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["Observer", "RequestRecord"]
+__all__ = ["METRIC_METHODS", "Observer", "RequestRecord", "metric_method"]
 
 access_log = logging.getLogger("filesapi.access")
 
@@ -41,6 +41,14 @@ class RequestRecord:
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
+
+# Label values come from this closed set, never from the client: any other method (a client may send
+# thousands of made-up ones) is counted as "other", so a scrape cannot be grown from outside.
+METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def metric_method(method: str) -> str:
+    return method if method in METRIC_METHODS else "other"
 
 
 class Observer:
@@ -77,8 +85,9 @@ class Observer:
 
     def record(self, **fields: Any) -> RequestRecord:
         record = RequestRecord(seq=next(self._seq), **fields)
-        self.requests.labels(record.route, record.method, record.dialect, str(record.status)).inc()
-        self.latency.labels(record.route, record.method).observe(record.duration_ms / 1000)
+        method = metric_method(record.method)
+        self.requests.labels(record.route, method, record.dialect, str(record.status)).inc()
+        self.latency.labels(record.route, method).observe(record.duration_ms / 1000)
         self.bytes_in.inc(record.bytes_in)
         self.bytes_out.inc(record.bytes_out)
         self._recent.append(record)
