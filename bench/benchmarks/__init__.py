@@ -24,10 +24,11 @@ NAMES = tuple(BY_NAME)
 
 
 def help_text() -> str:
-    """The benchmarks' entries of ``run.py --help``: the name, then its docstring indented."""
+    """The benchmarks' entries of ``run.py --help``: the name, then its docstring indented (a name
+    longer than 9 characters pushes its first line right; the others stay aligned)."""
     out = []
     for b in REGISTRY:
         first, *rest = textwrap.dedent(b.help).strip().splitlines()
-        out.append(f"  {b.name:<10}{first}")
+        out.append(f"  {b.name:<9} {first}")
         out += [f"{' ' * 12}{line}" for line in rest]
     return "\n".join(out)
