@@ -29,16 +29,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
+from harness.plan import MiB  # noqa: E402
+from harness.procfs import cpu_seconds  # noqa: E402
+
 from filesapi.blobs.s3 import S3BlobStore, S3Location  # noqa: E402
 from servers_s3 import SeaweedS3  # noqa: E402
 
-MiB = 1 << 20
 VARIANTS: dict[str, str | None] = {"none (anchor)": None, "CRC64NVME": "CRC64NVME", "SHA256": "SHA256"}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def body(size: int, block: bytes) -> AsyncIterator[bytes]:
