@@ -35,6 +35,7 @@ from filesapi.errors import InvalidRequest
 from filesapi.http.calls import app_state, authorize, is_admin_call, json_response, query_int, query_one
 from filesapi.http.observe import Observer, RequestRecord
 from filesapi.models import WorkspaceStats
+from filesapi.numbers import decimal
 
 __all__ = ["CONSOLE_CSP", "console_routes", "sdk_of"]
 
@@ -178,9 +179,10 @@ def _after_seq(request: Request) -> int:
         for pair in pairs.split(","):
             process, _, seq = pair.strip().rpartition(":")
             if process == me:
-                if not seq.isdigit():
+                value = decimal(seq)
+                if value is None:
                     raise InvalidRequest(f"after: {pair[:60]!r} is not PROCESS:SEQ.")
-                return int(seq)
+                return value
         return 0
     return max(query_int(request, "after_seq") or 0, 0)
 

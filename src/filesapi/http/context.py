@@ -15,8 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filesapi.http.dialect import is_beta
 from filesapi.http.envelope import error_response
+from filesapi.http.guard import SendTimedOut
 from filesapi.http.observe import Observer
 from filesapi.ids import new_request_id
+from filesapi.numbers import decimal
 
 __all__ = ["SECURITY_HEADERS", "RequestContext"]
 
@@ -66,7 +68,7 @@ class RequestContext:
                 message = {**message, "headers": headers}
                 if status != 304 and scope["method"] != "HEAD":
                     length = dict(headers).get(b"content-length")
-                    state["declared_length"] = int(length) if length and length.isdigit() else None
+                    state["declared_length"] = decimal(length.decode("latin-1")) if length else None
             elif message["type"] == "http.response.body":
                 bytes_out += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
@@ -77,6 +79,11 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except SendTimedOut as exc:
+            log.warning(
+                "%s %s cut off: %s (request %s)", scope["method"], scope["path"][:200], exc, request_id
+            )
+            raise  # the server aborts the connection; the slot is already free
         except Exception:
             if status == 0:
                 log.exception(
