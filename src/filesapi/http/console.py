@@ -1,8 +1,9 @@
 """The web console: its page, static assets and the two read-only endpoints it needs.
 
 The page (``GET /console``) is plain HTML with hand-written JS (native ES modules) and CSS shipped as
-package data in ``filesapi/console/``; there is no front-end build, the files are served as they are. It talks to the normal Files API with the user's
-key (kept in the tab's ``sessionStorage``) and to two JSON endpoints of its own, authorized exactly
+package data in ``filesapi/console/``; there is no front-end build, the files are served as they
+are. It talks to the normal Files API with the user's key (kept in the tab's ``sessionStorage``) and
+to two JSON endpoints of its own, authorized exactly
 like the API (same keys, same workspace rules, same error envelopes):
 
 - ``GET /v1/console/requests?after_seq=N``: the recent requests of the caller's workspace (every
