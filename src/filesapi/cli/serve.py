@@ -168,6 +168,15 @@ SIZE = _Size()
     help="API requests in flight per worker before more are shed with 529 overloaded_error (0: no limit).",
 )
 @click.option(
+    "--max-concurrent-per-key",
+    type=click.IntRange(min=0),
+    default=None,
+    envvar="FILESAPI_MAX_CONCURRENT_PER_KEY",
+    show_envvar=True,
+    help="Requests one API key (under --auth open: one client address) may have in flight per worker; "
+    "beyond, 429 rate_limit_error. Default: a quarter of --max-concurrent-requests (0: no limit).",
+)
+@click.option(
     "--rate-limit",
     type=click.IntRange(min=0),
     default=0,
@@ -210,6 +219,43 @@ SIZE = _Size()
     envvar="FILESAPI_LOG_FORMAT",
     show_envvar=True,
     help="auto: JSON lines (one object per request) unless stderr is a terminal.",
+)
+@click.option(
+    "--min-upload-rate",
+    type=SIZE,
+    default=1000,
+    show_default=True,
+    envvar="FILESAPI_MIN_UPLOAD_RATE",
+    show_envvar=True,
+    help="Bytes a second an upload must average after its first 10 seconds, or it is refused with 408 "
+    "(0: no floor). 1000 is a modem's pace; a byte now and then no longer holds a slot.",
+)
+@click.option(
+    "--upload-deadline",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    envvar="FILESAPI_UPLOAD_DEADLINE",
+    show_envvar=True,
+    help="Seconds an upload may take in all before it is refused with 408 (0: no deadline).",
+)
+@click.option(
+    "--send-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    envvar="FILESAPI_SEND_TIMEOUT",
+    show_envvar=True,
+    help="Seconds a client may take to accept one chunk of a response (1 MiB at most) before the "
+    "response is cut off (0: wait forever).",
+)
+@click.option(
+    "--allowed-hosts",
+    default="",
+    envvar="FILESAPI_ALLOWED_HOSTS",
+    show_envvar=True,
+    help="Under --auth open, Host names answered besides 127.0.0.1, localhost and [::1] (comma "
+    "separated; '*': any). Other Hosts get 421, so a web page cannot reach the server by DNS rebinding.",
 )
 @click.option(
     "--allow-open-network",
