@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import GA_HEADERS, Api, start_server, stop_server
+from figures import record
 from filesapi.http.guard import HttpOptions
 
 
@@ -125,6 +126,9 @@ async def test_slow_writers_of_one_key_neither_starve_others_nor_hold_slots(make
     assert "too slow" in _envelope(slow[0], 408, "invalid_request_error")["error"]["message"]
     assert others and set(others) == {200}
     assert (await api.http.get("/v1/files", headers=attacker)).status_code == 200  # slots were freed
+    record("limits", "10 trickling uploads of one key (1 byte / 0.2 s), 8 slots, 1000 B/s floor after 0.5 s",
+           refused_429=len(refused), ended_408=len(slow), other_key_requests=len(others),
+           other_key_non_200=sum(1 for s in others if s != 200))  # fmt: skip
 
 
 async def test_an_upload_at_a_modest_rate_passes_the_floor(make_api) -> None:
@@ -219,6 +223,9 @@ def test_stalled_readers_of_one_key_are_cut_off_and_never_starve_others(tmp_path
             if line.split(b" ")[1] == b"200":
                 assert received < size  # cut off by the send timeout, not sent whole
         assert "cut off: the client took no response bytes" in server.log()
+        record("limits", "6 stalled readers of a 64 MiB file from one key, 8 slots, 2 s send timeout",
+               refused_429=statuses.count(b"429"), admitted_then_cut=statuses.count(b"200"),
+               other_key_requests_200=during.count(200))  # fmt: skip
     finally:
         stop_server(server)
 
