@@ -17,9 +17,11 @@ from filesapi.blobs import open_blob_store
 from filesapi.config import Settings
 from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
+from filesapi.gateway import Gateway, GatewayConfig
 from filesapi.http.console import console_routes
 from filesapi.http.context import RequestContext
 from filesapi.http.guard import Guard, HttpOptions
+from filesapi.http.messages import messages_routes
 from filesapi.http.observe import Observer
 from filesapi.http.routes import AppState, exception_handlers, routes
 from filesapi.logs import setup_logging
@@ -82,9 +84,11 @@ def build_app(
     settings: Settings | None = None,
     console: bool = True,
     options: HttpOptions | None = None,
+    gateway: GatewayConfig | None = None,
 ) -> ASGIApp:
     """The ASGI app. With ``state`` the caller owns the backends (tests); with ``settings`` the app
-    opens them in its lifespan. ``console``: serve the web console at /console."""
+    opens them in its lifespan. ``console``: serve the web console at /console. ``gateway``: the
+    Messages gateway's upstream (off by default)."""
     options = options or HttpOptions()
 
     @contextlib.asynccontextmanager
@@ -92,6 +96,7 @@ def build_app(
         if state is not None:
             app.state.filesapi = state
             yield
+            await app.state.gateway.close()
             return
         assert settings is not None
         async with open_state(settings) as opened:
@@ -101,6 +106,7 @@ def build_app(
                 yield
             finally:
                 sweeper.cancel()
+                await app.state.gateway.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
                 # Worker processes end with os._exit (no atexit): write out buffered log lines now.
@@ -108,13 +114,14 @@ def build_app(
                     handler.flush()
 
     app = Starlette(
-        routes=[*routes, *(console_routes if console else [])],
+        routes=[*routes, *messages_routes, *(console_routes if console else [])],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
     app.state.observer = Observer()
     app.state.options = options
+    app.state.gateway = Gateway(gateway or GatewayConfig(), app.state.observer.registry)
     if state is not None:
         app.state.filesapi = state
     return RequestContext(Guard(app, options), app.state.observer)
@@ -127,7 +134,13 @@ def create_app(settings: Settings) -> ASGIApp:
         max_concurrent_requests=settings.max_concurrent_requests,
         rate_limit_per_minute=settings.rate_limit or None,
     )
-    return build_app(settings=settings, console=settings.console, options=options)
+    gateway = GatewayConfig(
+        upstream=settings.upstream,
+        upstream_key=settings.upstream_key,
+        max_request=settings.upstream_max_request,
+        timeout=settings.upstream_timeout,
+    )
+    return build_app(settings=settings, console=settings.console, options=options, gateway=gateway)
 
 
 def app_from_env() -> ASGIApp:

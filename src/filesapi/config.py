@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 __all__ = ["DEFAULT_INLINE_MAX_SIZE", "ENV_PREFIX", "Settings", "format_size", "parse_size"]
@@ -60,12 +60,18 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     inline_max_size: int | None = None
+    upstream: str | None = None
+    upstream_key: str | None = field(default=None, repr=False)
+    upstream_max_request: int = 32_000_000
+    upstream_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         if self.auth not in ("open", "keys"):
             raise ValueError(f"auth must be open or keys, not {self.auth!r}")
         if self.profile not in ("default", "hosted"):
             raise ValueError(f"profile must be default or hosted, not {self.profile!r}")
+        if self.upstream not in (None, "mock") and not re.match(r"https?://", self.upstream or ""):
+            raise ValueError(f"--upstream must be an http(s):// URL or mock, not {str(self.upstream)[:80]!r}")
         if self.memory and self.workers != 1:
             raise ValueError("--memory keeps everything in one process: use --workers 1")
 
@@ -117,7 +123,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             default = getattr(settings, f.name)
-            if f.name in ("max_file_size", "workspace_quota", "inline_max_size"):
+            if f.name in ("max_file_size", "workspace_quota", "inline_max_size", "upstream_max_request"):
                 changes[f.name] = parse_size(raw)
             elif isinstance(default, bool):
                 changes[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
