@@ -178,13 +178,14 @@ def stop_recorder(running: RunningRecorder) -> None:
 
 
 def npm_ci(where: Path) -> None:
-    """``npm ci`` once per lock file (a stamp in node_modules says which lock it installed)."""
+    """``npm ci`` once per lock file (a stamp in node_modules says which lock it installed), as
+    conformance/run.py does for the TypeScript SDKs, whose install the gateway tests share."""
     npm = shutil.which("npm")
     assert npm, "the gateway tests need Node.js and npm (apt-get install nodejs npm)"
     import hashlib
 
     lock = hashlib.sha256((where / "package-lock.json").read_bytes()).hexdigest()
-    stamp = where / "node_modules" / ".filesapi-lock-sha256"
+    stamp = where / "node_modules" / ".conformance-lock-sha256"  # the stamp conformance/run.py writes
     if stamp.exists() and stamp.read_text() == lock:
         return
     subprocess.run(
@@ -203,7 +204,7 @@ class Aimock:
         return entries
 
 
-def start_aimock(tmp_path: Path, fixtures: dict[str, Any]) -> Iterator[Aimock]:
+def start_aimock(tmp_path: Path, fixtures: dict[str, Any], *args: str) -> Iterator[Aimock]:
     npm_ci(NODE_DIR)
     fixture_dir = tmp_path / "aimock-fixtures"
     fixture_dir.mkdir()
@@ -212,7 +213,7 @@ def start_aimock(tmp_path: Path, fixtures: dict[str, Any]) -> Iterator[Aimock]:
     log = (tmp_path / "aimock.log").open("wb")
     process = subprocess.Popen(
         ["node", str(NODE_DIR / "node_modules" / "@copilotkit" / "aimock" / "dist" / "cli.js"),
-         "-p", str(port), "-h", "127.0.0.1", "-f", str(fixture_dir)],
+         "-p", str(port), "-h", "127.0.0.1", "-f", str(fixture_dir), "--log-level", "warn", *args],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
