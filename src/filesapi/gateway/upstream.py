@@ -106,7 +106,7 @@ class Gateway:
         endpoint: str,
         path_and_query: str,
         headers: Mapping[str, str],
-        body: AsyncIterator[bytes],
+        body: bytes | AsyncIterator[bytes],
     ) -> httpx.Response:
         """POST to the upstream; the response is returned with its body unread (stream it, then
         close it). Transport failures become ``UpstreamFailed``."""

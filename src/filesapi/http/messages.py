@@ -88,7 +88,8 @@ async def _handle(request: Request, endpoint: str) -> Any:
         request.headers, request.headers.getlist("anthropic-beta"), config, resolution.content_length
     )
     try:
-        upstream = await gateway.send(endpoint, path, headers, resolution.chunks(service))
+        body = resolution.chunks(service) if resolution.files else resolution.raw
+        upstream = await gateway.send(endpoint, path, headers, body)
     except UpstreamFailed as failed:
         gateway.metrics.requests.labels(endpoint, str(failed.status)).inc()
         kind = "timeout_error" if failed.status == 504 else "api_error"
@@ -102,7 +103,7 @@ async def _handle(request: Request, endpoint: str) -> Any:
         relay = SSERelay(upstream.status_code, relayed, events, upstream.aclose)
         return _Counted(relay, gateway, endpoint, upstream.status_code)
     try:
-        body = await upstream.aread()
+        answer = await upstream.aread()
     except httpx.TimeoutException:
         return error_response(504, "timeout_error", "The upstream stopped answering.", request_id(request))
     except httpx.TransportError as exc:
@@ -111,8 +112,8 @@ async def _handle(request: Request, endpoint: str) -> Any:
     finally:
         await upstream.aclose()
     if upstream.status_code == 200:
-        body = rewrite_json_body(body, resolution.documents)
-    response = Response(body, status_code=upstream.status_code, headers=dict(relayed))
+        answer = rewrite_json_body(answer, resolution.documents)
+    response = Response(answer, status_code=upstream.status_code, headers=dict(relayed))
     return _Counted(response, gateway, endpoint, upstream.status_code)
 
 
