@@ -525,3 +525,18 @@ def test_mock_lists_the_files_that_reached_the_model_call(mock_gw: Gateway) -> N
         a.messages.create(model=MODEL, max_tokens=5, messages=user(doc(other)))
     with pytest.raises(anthropic.BadRequestError, match="model"):
         a.messages.create(model="", max_tokens=5, messages=user())
+
+
+@pytest.mark.parametrize("path", RESOLUTION_PATHS)
+def test_mock_resolves_only_the_callers_workspace(mock_gw: Gateway, path: str) -> None:
+    a, b = mock_gw.client("a"), mock_gw.client("b")
+    pdf_a, png_a = upload(a, "a.pdf", PDF, "application/pdf"), upload(a, "a.png", PNG, "image/png")
+    pdf_b, png_b = upload(b, "b.pdf", PDF, "application/pdf"), upload(b, "b.png", PNG, "image/png")
+    with pytest.raises(anthropic.NotFoundError):
+        _call(a, path, pdf_b, png_b)
+    reply = _call(a, path, pdf_a, png_a)
+    if path == "count_tokens":
+        assert reply.input_tokens > len(PNG if path == "create-image" else PDF) // 4
+    else:
+        name = "a.png" if path == "create-image" else "a.pdf"
+        assert f"{name} (" in reply.content[0].text and "b.pdf" not in reply.content[0].text
