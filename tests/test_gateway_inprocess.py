@@ -86,3 +86,21 @@ def test_settings_come_from_the_environment() -> None:
     assert "upstream_key" not in repr(settings)  # the key never shows in a repr or log line
     with pytest.raises(ValueError, match="--upstream"):
         Settings(upstream="ftp://example")
+
+
+async def test_text_is_measured_by_its_escaped_length_not_as_base64(
+    recorder: Recorder, tmp_path: Path
+) -> None:
+    recorder.reset()
+    limit = 1_000_000
+    async with open_state(Settings(data_dir=tmp_path / "data")) as state:
+        app = build_app(state, gateway=GatewayConfig(upstream=recorder.url, max_request=limit))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=GA_HEADERS) as http:
+            fits = await _upload(http, "fits.txt", b"a" * 900_000, "text/plain")  # base64 would not fit
+            assert (await http.post("/v1/messages", json=_doc(fits))).status_code == 200
+            assert len(recorder.last().body) <= limit
+            quoted = await _upload(http, "quotes.txt", b'"' * 600_000, "text/plain")  # escaped: 1.2 MB
+            response = await http.post("/v1/messages", json=_doc(quoted))
+            assert response.status_code == 413 and response.json()["error"]["type"] == "request_too_large"
+            assert len(recorder.received) == 1

@@ -263,9 +263,13 @@ async def resolve(service: FileService, principal: Principal, raw: bytes, limit:
         resolution.files.append(ResolvedFile(ref, record, _inline_type(ref, record)))
         if ref.document_index is not None:
             resolution.documents[ref.document_index] = record.id
-    base = len(raw) + 64 * len(refs)  # a lower bound of the body around the sources
-    if base + sum(f.data_length for f in resolution.files) > limit:
-        raise _too_large(base + sum(f.data_length for f in resolution.files), limit)
+    # A lower bound before reading anything: the body around the sources, base64 lengths, and at
+    # least the stored size of each text file (its escaped length is known once it is read).
+    least = len(raw) + sum(
+        f.record.size_bytes if f.media_type == "text/plain" else f.data_length for f in resolution.files
+    )
+    if least > limit:
+        raise _too_large(least, limit)
     for resolved in resolution.files:
         if resolved.media_type == "text/plain":
             await _read_text(service, resolved)
