@@ -29,6 +29,16 @@ if [ ! -x "$OLD_SDK/bin/python" ] || ! "$OLD_SDK/bin/python" -c 'import anthropi
 fi
 export FILESAPI_OLD_SDK_PYTHON="$ROOT/$OLD_SDK/bin/python"
 
+# The gateway tests' third-party Messages mock (aimock) and the TypeScript SDK, from npm's lock
+# files (tests/gateway_node, conformance/typescript); the tests run the same `npm ci` themselves
+# when a lock file changed.
+if command -v npm >/dev/null 2>&1; then
+  for dir in tests/gateway_node conformance/typescript; do
+    [ -f "$dir/node_modules/.conformance-lock-sha256" ] || (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error \
+      && sha256sum package-lock.json | cut -d' ' -f1 | tr -d '\n' >node_modules/.conformance-lock-sha256)
+  done
+fi
+
 echo "==> ruff" >&2
 .venv/bin/ruff check src tests bench conformance
 .venv/bin/ruff format --check src tests bench conformance
