@@ -272,7 +272,19 @@ def test_compose_deployment_reads_after_writes_across_replicas_through_nginx(eng
                 ready = ready + 1 if httpx.get(base + "/readyz", timeout=2).status_code == 200 else 0
             time.sleep(0.3)
         print(f"compose up to ready: {time.monotonic() - started:.1f}s")
-        replica = f"{project}_filesapi-1_1" if engine.name == "podman" else f"{project}-filesapi-1-1"
+        sep = "_" if engine.name == "podman" else "-"
+        replica = f"{project}{sep}filesapi-1{sep}1"
+        # Only nginx is published, on loopback only; the rest talk on an internal network.
+        published = {
+            name: engine("port", name).stdout.split()
+            for name in engine("ps", "--format", "{{.Names}}").stdout.split()
+            if name.startswith(project)
+        }
+        assert {n: p for n, p in published.items() if p} == {
+            f"{project}{sep}nginx{sep}1": ["8080/tcp", "->", f"127.0.0.1:{port}"]
+        }
+        backend = engine("network", "inspect", "--format", "{{.Internal}}", f"{project}_backend")
+        assert backend.stdout.strip() == "true"
         client = _client(base, _key(engine, replica))
         ids = []
         for i in range(6):  # each read right after its write, on whichever replica nginx picks
