@@ -93,7 +93,7 @@ def container(engine: Engine, image: str, volume: str, *extra: str) -> Iterator[
         _wait_healthz(base, engine, name)
         yield name, base
     finally:
-        engine("rm", "-f", "-t", "2", name, check=False)
+        engine("rm", "-f", "-v", "-t", "2", name, check=False)  # -v: and its anonymous volumes
 
 
 @pytest.fixture
@@ -301,7 +301,13 @@ def test_compose_deployment_reads_after_writes_across_replicas_through_nginx(eng
             served += any(f"/v1/files/{file_id}/content" in logs for file_id in ids)
         assert served == 3  # every replica served reads of files written through another
     finally:
+        names = [
+            n for n in engine("ps", "-a", "--format", "{{.Names}}").stdout.split() if n.startswith(project)
+        ]
+        mounts = engine("inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}", *names, check=False)
         down = run([*compose, "down", "-v", "-t", "5"])
+        # podman-compose's down -v leaves the replicas' anonymous /data volumes (docker's removes them)
+        engine("volume", "rm", "-f", *mounts.stdout.split(), check=False)
         print(f"compose up + test + down: {time.monotonic() - started:.1f}s")
         assert down.returncode == 0, down.stderr
     left = engine("ps", "-a", "--format", "{{.Names}}").stdout
