@@ -32,11 +32,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from filesapi.auth import presented_key
 from filesapi.http.envelope import error_response
 
-__all__ = ["LOOPBACK_HOSTS", "Guard", "HttpOptions", "SendTimedOut", "host_name"]
+__all__ = ["Guard", "HttpOptions", "SendTimedOut", "host_name"]
 
 log = logging.getLogger("filesapi.http")
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 @dataclass(frozen=True)
