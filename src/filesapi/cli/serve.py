@@ -183,7 +183,8 @@ SIZE = _Size()
     show_default=True,
     envvar="FILESAPI_RATE_LIMIT",
     show_envvar=True,
-    help="Requests per minute per API key (per worker) before 429 rate_limit_error (0: no limit).",
+    help="Requests per minute per API key (under --auth open: per client address) before 429 "
+    "rate_limit_error, one budget shared by every worker and replica on the metadata database (0: no limit).",
 )
 @click.option(
     "--header-timeout",

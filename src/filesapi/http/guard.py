@@ -32,8 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filesapi.auth import presented_key
 from filesapi.http.envelope import error_response
-from filesapi.http.ratelimit import SharedRateLimiter
-from filesapi.metadata import MetadataStore
+from filesapi.http.ratelimit import SharedRateLimiter, TokenSource
 
 __all__ = ["LOOPBACK_HOSTS", "Guard", "HttpOptions", "SendTimedOut", "host_name"]
 
@@ -91,7 +90,7 @@ def _first_headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, options: HttpOptions, store: Callable[[], MetadataStore]) -> None:
+    def __init__(self, app: ASGIApp, options: HttpOptions, store: Callable[[], TokenSource]) -> None:
         self.app = app
         self.options = options
         self.in_flight = 0

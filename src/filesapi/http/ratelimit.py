@@ -23,17 +23,25 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from filesapi.errors import BackendUnavailable
-from filesapi.metadata import MetadataStore
 
-__all__ = ["LEASE_SECONDS", "LocalBuckets", "SharedRateLimiter"]
+__all__ = ["LEASE_SECONDS", "LocalBuckets", "SharedRateLimiter", "TokenSource"]
 
 log = logging.getLogger("filesapi.http")
 
 LEASE_SECONDS = 5.0
 _RETRY_STORE_SECONDS = 1.0
 _PRUNE_SECONDS = 60.0
+
+
+class TokenSource(Protocol):
+    """Where the shared buckets live: the metadata store (``MetadataStore.lease_tokens``)."""
+
+    async def lease_tokens(
+        self, client: str, rate: int, want: int, now_us: int, *, prune: bool = False
+    ) -> tuple[int, float]: ...
 
 
 class _Bucket:
@@ -85,7 +93,7 @@ class _Lease:
 class SharedRateLimiter:
     """One per process. ``store`` returns the metadata store (opened in the app's lifespan)."""
 
-    def __init__(self, rate: int, store: Callable[[], MetadataStore]) -> None:
+    def __init__(self, rate: int, store: Callable[[], TokenSource]) -> None:
         self.rate = rate
         self.max_lease = max(1, rate // 120)
         self._store = store
