@@ -8,9 +8,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-__all__ = ["DEFAULT_INLINE_MAX_SIZE", "ENV_PREFIX", "Settings", "format_size", "parse_size"]
+__all__ = [
+    "DEFAULT_INLINE_MAX_SIZE",
+    "ENV_PREFIX",
+    "METRICS_DIR_ENV",
+    "Settings",
+    "format_size",
+    "parse_size",
+]
 
 ENV_PREFIX = "FILESAPI_"
+# prometheus-client's multiprocess mode: where every worker of a server keeps its metric values.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_INLINE_MAX_SIZE = 64 * 1024
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,7 +17,7 @@ from filesapi import __version__
 from filesapi.cli._options import is_loopback, storage_options
 from filesapi.cli._output import fail
 from filesapi.cli._storage import prepare_schema, run_blocking
-from filesapi.config import Settings, format_size, parse_size
+from filesapi.config import METRICS_DIR_ENV, Settings, format_size, parse_size
 from filesapi.metadata import SchemaOutOfDate
 
 __all__ = ["COMMANDS", "SIZE", "serve"]
@@ -294,6 +299,34 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
         f"profile {settings.profile}; max file {format_size(settings.max_file_size)})",
         err=True,
     )
+    with _metrics_dir(settings.workers):
+        _granian(settings)
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """Several workers keep their metrics in files of one directory (prometheus-client's
+    multiprocess mode), so a scrape of any of them reports the whole server: a fresh temporary
+    directory, removed when the server stops, or the one ``PROMETHEUS_MULTIPROC_DIR`` names,
+    emptied first (values of an earlier run would be summed in). Set before any worker imports
+    prometheus-client, which reads it then; the parent process never imports it."""
+    given = os.environ.get(METRICS_DIR_ENV)
+    if not given and workers == 1:
+        yield
+        return
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="filesapi-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[METRICS_DIR_ENV] = str(path)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings
