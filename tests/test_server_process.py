@@ -238,3 +238,15 @@ def test_env_vars_configure_the_server(tmp_path: Path) -> None:
         assert too_big.status_code == 413
     finally:
         stop_server(server)
+
+
+def test_workers_auto_is_one_per_core_on_disk_and_one_in_memory(server_factory) -> None:
+    from filesapi.config import available_cores
+
+    on_disk = server_factory("--workers", "auto")
+    cores = available_cores()
+    assert f"; {cores} worker{'s' if cores > 1 else ''})" in on_disk.log()
+    assert f"Spawning worker-{cores} " in on_disk.log() and f"worker-{cores + 1} " not in on_disk.log()
+    in_memory = server_factory("--workers", "auto", "--memory")
+    assert "; 1 worker)" in in_memory.log()
+    assert httpx.get(in_memory.base_url + "/v1/files", headers=GA_HEADERS).status_code == 200

@@ -13,6 +13,7 @@ __all__ = [
     "ENV_PREFIX",
     "METRICS_DIR_ENV",
     "Settings",
+    "available_cores",
     "format_size",
     "parse_size",
 ]
@@ -35,6 +36,14 @@ def parse_size(text: str) -> int:
     base = unit[:1] if unit not in ("", "b") else unit
     factor = 1024 ** "bkmgt".index(base) if binary and base else _UNITS[base]
     return int(float(number) * factor)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), for ``--workers auto``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def format_size(value: int) -> str:

@@ -17,7 +17,7 @@ from filesapi import __version__
 from filesapi.cli._options import is_loopback, storage_options
 from filesapi.cli._output import fail
 from filesapi.cli._storage import prepare_schema, run_blocking
-from filesapi.config import METRICS_DIR_ENV, Settings, format_size, parse_size
+from filesapi.config import METRICS_DIR_ENV, Settings, available_cores, format_size, parse_size
 from filesapi.metadata import SchemaOutOfDate
 
 __all__ = ["COMMANDS", "SIZE", "serve"]
@@ -36,6 +36,25 @@ class _Size(click.ParamType[int]):
 
 
 SIZE = _Size()
+
+
+class _Workers(click.ParamType[str]):
+    """``auto`` or a number of processes from 1 to 64 (resolved by ``serve``, which knows the store)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if text == "auto" or (text.isdigit() and 1 <= int(text) <= 64):
+            return text
+        self.fail(f"{value!r} is neither auto nor a number of processes from 1 to 64", param, ctx)
+
+
+def resolve_workers(workers: str, memory: bool) -> int:
+    """``auto``: one process per core, except in memory, where everything lives in one process."""
+    if workers != "auto":
+        return int(workers)
+    return 1 if memory else min(64, available_cores())
 
 
 @click.command()
@@ -128,12 +147,12 @@ SIZE = _Size()
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
+    type=_Workers(),
+    default="1",
     show_default=True,
     envvar="FILESAPI_WORKERS",
     show_envvar=True,
-    help="Server processes (not with --memory).",
+    help="Server processes, or auto: one per core (1 with --memory, which keeps everything in one process).",
 )
 @click.option(
     "--log-level",
@@ -272,6 +291,7 @@ SIZE = _Size()
 )
 def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     """Serve the Files API (SQLite + a local folder by default)."""
+    options["workers"] = resolve_workers(options["workers"], options["memory"])
     try:
         settings = Settings(
             data_dir=storage.data_dir, database_url=storage.database_url, blob_url=storage.blob_url, **options
@@ -296,7 +316,8 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     where = "memory" if settings.memory else f"{settings.metadata_url} + {settings.blobs_url}"
     click.echo(
         f"filesapi {__version__} on http://{settings.host}:{settings.port} ({where}; auth {settings.auth}; "
-        f"profile {settings.profile}; max file {format_size(settings.max_file_size)})",
+        f"profile {settings.profile}; max file {format_size(settings.max_file_size)}; "
+        f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
         err=True,
     )
     with _metrics_dir(settings.workers):
