@@ -148,11 +148,12 @@ def resolve_workers(workers: str, memory: bool) -> int:
 @click.option(
     "--workers",
     type=_Workers(),
-    default="1",
+    default="auto",
     show_default=True,
     envvar="FILESAPI_WORKERS",
     show_envvar=True,
-    help="Server processes, or auto: one per core (1 with --memory, which keeps everything in one process).",
+    help="Server processes, or auto: one per core (1 with --memory, which keeps everything in one process). "
+    "Measured on 2 cores, SQLite: 2 workers serve 1.3-1.6x the metadata reads and 4 KiB uploads of one.",
 )
 @click.option(
     "--log-level",
