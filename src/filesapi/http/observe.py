@@ -92,6 +92,7 @@ class Observer:
         self.shared_dir = os.environ.get(METRICS_DIR_ENV) or None
         self._recent: collections.deque[RequestRecord] = collections.deque(maxlen=recent)
         self._seq = itertools.count(1)
+        self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
     def scrape(self, storage: Iterable[WorkspaceStats]) -> bytes:
         """The Prometheus exposition of every process of this server, plus ``storage`` (read from
@@ -105,8 +106,17 @@ class Observer:
     def record(self, **fields: Any) -> RequestRecord:
         record = RequestRecord(seq=next(self._seq), **fields)
         method = metric_method(record.method)
-        self.requests.labels(record.route, method, record.dialect, str(record.status)).inc()
-        self.latency.labels(record.route, method).observe(record.duration_ms / 1000)
+        # The labelled children, found once per label set (labels() takes a lock and builds keys
+        # on every call); the sets are few: routes, methods, dialects and statuses are closed.
+        key = (record.route, method, record.dialect, record.status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(record.route, method, record.dialect, str(record.status)),
+                self.latency.labels(record.route, method),
+            )
+        children[0].inc()
+        children[1].observe(record.duration_ms / 1000)
         self.bytes_in.inc(record.bytes_in)
         self.bytes_out.inc(record.bytes_out)
         self._recent.append(record)
