@@ -17,6 +17,7 @@ from filesapi.blobs import open_blob_store
 from filesapi.config import Settings
 from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
+from filesapi.gateway import Gateway, GatewayConfig
 from filesapi.http.context import RequestContext
 from filesapi.http.guard import Guard, HttpOptions
 from filesapi.http.observe import Observer
@@ -81,9 +82,11 @@ def build_app(
     settings: Settings | None = None,
     console: bool = True,
     options: HttpOptions | None = None,
+    gateway: GatewayConfig | None = None,
 ) -> ASGIApp:
     """The ASGI app. With ``state`` the caller owns the backends (tests); with ``settings`` the app
-    opens them in its lifespan. ``console``: serve the web console at /console."""
+    opens them in its lifespan. ``console``: serve the web console at /console. ``gateway``: the
+    Messages gateway's upstream (off by default)."""
     options = options or HttpOptions()
 
     @contextlib.asynccontextmanager
@@ -91,6 +94,7 @@ def build_app(
         if state is not None:
             app.state.filesapi = state
             yield
+            await app.state.gateway.close()
             return
         assert settings is not None
         async with open_state(settings) as opened:
@@ -100,6 +104,7 @@ def build_app(
                 yield
             finally:
                 sweeper.cancel()
+                await app.state.gateway.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
                 # Worker processes end with os._exit (no atexit): write out buffered log lines now.
@@ -114,6 +119,7 @@ def build_app(
     app.router.redirect_slashes = False
     app.state.observer = Observer()
     app.state.options = options
+    app.state.gateway = Gateway(gateway or GatewayConfig(), app.state.observer.registry)
     if state is not None:
         app.state.filesapi = state
 
@@ -137,7 +143,13 @@ def create_app(settings: Settings) -> ASGIApp:
         limit_by_address=settings.auth == "open",
         allowed_hosts=settings.effective_allowed_hosts,
     )
-    return build_app(settings=settings, console=settings.console, options=options)
+    gateway = GatewayConfig(
+        upstream=settings.upstream,
+        upstream_key=settings.upstream_key,
+        max_request=settings.upstream_max_request,
+        timeout=settings.upstream_timeout,
+    )
+    return build_app(settings=settings, console=settings.console, options=options, gateway=gateway)
 
 
 def app_from_env() -> ASGIApp:

@@ -171,6 +171,8 @@ def _record_json(record: RequestRecord) -> dict[str, Any]:
         "workspace": record.workspace,
         "user_agent": record.user_agent,
         "sdk": sdk_of(record.user_agent),
+        "files": record.files,  # Messages gateway calls: the files resolved (never their bytes)
+        "upstream_request_id": record.upstream_request_id,
         "mutating": record.method in ("POST", "PUT", "PATCH", "DELETE")
         and record.path.startswith(_MUTATING_PREFIX)
         and 200 <= record.status < 300,

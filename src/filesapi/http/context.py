@@ -61,8 +61,9 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
-                headers.append((b"request-id", request_id.encode()))
                 present = {name.lower() for name, _ in headers}
+                if b"request-id" not in present:  # the gateway relays its upstream's
+                    headers.append((b"request-id", request_id.encode()))
                 # A page of the server's own (docs, console) sets its own, looser policy.
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
                 message = {**message, "headers": headers}
@@ -117,4 +118,6 @@ class RequestContext:
                 bytes_out=bytes_out,
                 workspace=state.get("workspace"),
                 user_agent=(_header(scope, b"user-agent") or [""])[0][:200],
+                files=state.get("gateway_files"),
+                upstream_request_id=state.get("upstream_request_id"),
             )
