@@ -250,3 +250,11 @@ def test_workers_auto_is_one_per_core_on_disk_and_one_in_memory(server_factory) 
     in_memory = server_factory("--workers", "auto", "--memory")
     assert "; 1 worker)" in in_memory.log()
     assert httpx.get(in_memory.base_url + "/v1/files", headers=GA_HEADERS).status_code == 200
+
+
+def test_workers_auto_from_the_environment() -> None:
+    from filesapi.config import Settings, available_cores
+
+    assert Settings.from_env({"FILESAPI_WORKERS": "auto"}).workers == min(64, available_cores())
+    assert Settings.from_env({"FILESAPI_WORKERS": "AUTO", "FILESAPI_MEMORY": "true"}).workers == 1
+    assert Settings.from_env({"FILESAPI_WORKERS": "3"}).workers == 3

@@ -163,6 +163,8 @@ class Settings:
                 "upstream_max_request",
             ):
                 changes[f.name] = parse_size(raw)
+            elif f.name == "workers" and raw.strip().lower() == "auto":
+                changes[f.name] = "auto"  # resolved below, once --memory is known
             elif f.name == "max_concurrent_per_key":
                 changes[f.name] = int(raw)
             elif isinstance(default, bool):
@@ -175,4 +177,6 @@ class Settings:
                 changes[f.name] = Path(raw)
             else:
                 changes[f.name] = raw
+        if changes.get("workers") == "auto":
+            changes["workers"] = 1 if changes.get("memory") else min(64, available_cores())
         return replace(settings, **changes)  # type: ignore[arg-type]

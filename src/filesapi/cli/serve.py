@@ -17,7 +17,7 @@ from filesapi import __version__
 from filesapi.cli._options import is_loopback, storage_options
 from filesapi.cli._output import fail
 from filesapi.cli._storage import prepare_schema, run_blocking
-from filesapi.config import METRICS_DIR_ENV, Settings, available_cores, format_size, parse_size
+from filesapi.config import METRICS_DIR_ENV, Settings, format_size, parse_size
 from filesapi.metadata import SchemaOutOfDate
 
 __all__ = ["COMMANDS", "SIZE", "serve"]
@@ -54,7 +54,7 @@ def resolve_workers(workers: str, memory: bool) -> int:
     """``auto``: one process per core, except in memory, where everything lives in one process."""
     if workers != "auto":
         return int(workers)
-    return 1 if memory else min(64, available_cores())
+    return Settings.from_env({"FILESAPI_WORKERS": "auto", "FILESAPI_MEMORY": str(memory)}).workers
 
 
 @click.command()
