@@ -787,3 +787,23 @@ async def test_expires_in_seconds_twice_is_400(api: Api) -> None:
 async def test_control_characters_in_scope_id_are_400(api: Api) -> None:
     response = await api.http.get("/v1/files", params={"scope_id": "sesn\x00x"}, headers=BETA_HEADERS)
     assert_envelope(response, 400, "invalid_request_error")
+
+
+def test_base58_encoding_two_digits_at_a_time_matches_one_at_a_time() -> None:
+    import random
+
+    from filesapi.ids import BASE58_ALPHABET, b58encode_fixed
+
+    def one_at_a_time(value: int, width: int) -> str:
+        digits = []
+        for _ in range(width):
+            value, digit = divmod(value, 58)
+            digits.append(BASE58_ALPHABET[digit])
+        return "".join(reversed(digits))
+
+    rng = random.Random(16)
+    for width in (1, 2, 3, 11, 22):
+        for value in [0, 58**width - 1, *(rng.randrange(58**width) for _ in range(500))]:
+            assert b58encode_fixed(value, width) == one_at_a_time(value, width)
+    with pytest.raises(ValueError):
+        b58encode_fixed(58**5, 5)

@@ -196,7 +196,7 @@ def test_stalled_readers_of_one_key_are_cut_off_and_never_starve_others(tmp_path
     attacker, victim = _new_key(data, "attacker"), _new_key(data, "victim")
     server = start_server(
         tmp_path, "--auth", "keys", "--data-dir", str(data), "--max-concurrent-requests", "8",
-        "--send-timeout", "2",
+        "--send-timeout", "2", "--workers", "1",  # the shares are per process: one, to count them
     )  # fmt: skip
     try:
         size = 64 << 20

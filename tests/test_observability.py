@@ -8,7 +8,7 @@ import logging
 import httpx
 import pytest
 
-from conftest import BETA_HEADERS, Api, start_server, stop_server
+from conftest import BETA_HEADERS, GA_HEADERS, Api, start_server, stop_server
 from filesapi.logs import JsonFormatter
 
 
@@ -117,3 +117,29 @@ async def test_405_lists_every_method_of_the_path(api: Api) -> None:
     response = await api.http.request("PUT", "/v1/files")
     assert response.status_code == 405
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
+
+
+def test_one_scrape_reports_every_worker(server_factory) -> None:
+    server = server_factory("--workers", "2")
+    sizes = [100, 200, 300]
+    for size in sizes:
+        response = httpx.post(
+            server.base_url + "/v1/files", files={"file": ("f", b"x" * size)}, headers=GA_HEADERS
+        )
+        assert response.status_code == 200
+    gets = 40
+    for _ in range(gets):  # each on a new connection: the workers share them
+        assert httpx.get(server.base_url + "/v1/files", headers=GA_HEADERS).status_code == 200
+    # Whichever worker answers a scrape, it reports the requests of both, and the storage once.
+    for _ in range(6):
+        body = httpx.get(server.base_url + "/metrics").text
+        ga = {"route": "/v1/files", "dialect": "ga", "status": "200"}
+        assert _metric(body, "filesapi_requests_total", method="GET", **ga) == gets
+        assert _metric(body, "filesapi_requests_total", method="POST", **ga) == len(sizes)
+        assert (
+            _metric(body, "filesapi_request_duration_seconds_count", route="/v1/files", method="GET") == gets
+        )
+        assert _metric(body, "filesapi_workspace_files", workspace="default") == len(sizes)
+        assert _metric(body, "filesapi_workspace_bytes", workspace="default") == sum(sizes)
+        assert body.count('filesapi_workspace_bytes{workspace="default"}') == 1
+    assert "Traceback" not in server.log()

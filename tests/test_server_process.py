@@ -238,3 +238,23 @@ def test_env_vars_configure_the_server(tmp_path: Path) -> None:
         assert too_big.status_code == 413
     finally:
         stop_server(server)
+
+
+def test_workers_auto_is_one_per_core_on_disk_and_one_in_memory(server_factory) -> None:
+    from filesapi.config import available_cores
+
+    on_disk = server_factory("--workers", "auto")
+    cores = available_cores()
+    assert f"; {cores} worker{'s' if cores > 1 else ''})" in on_disk.log()
+    assert f"Spawning worker-{cores} " in on_disk.log() and f"worker-{cores + 1} " not in on_disk.log()
+    in_memory = server_factory("--workers", "auto", "--memory")
+    assert "; 1 worker)" in in_memory.log()
+    assert httpx.get(in_memory.base_url + "/v1/files", headers=GA_HEADERS).status_code == 200
+
+
+def test_workers_auto_from_the_environment() -> None:
+    from filesapi.config import Settings, available_cores
+
+    assert Settings.from_env({"FILESAPI_WORKERS": "auto"}).workers == min(64, available_cores())
+    assert Settings.from_env({"FILESAPI_WORKERS": "AUTO", "FILESAPI_MEMORY": "true"}).workers == 1
+    assert Settings.from_env({"FILESAPI_WORKERS": "3"}).workers == 3

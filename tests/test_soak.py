@@ -261,7 +261,7 @@ def test_soak_mixed_traffic_at_a_fixed_rate(tmp_path: Path) -> None:
     duration = float(os.environ.get("FILESAPI_SOAK_SECONDS") or 60)
     rate = float(os.environ.get("FILESAPI_SOAK_RATE") or 100)
     seed = random.SystemRandom().randrange(1 << 32)
-    server = start_server(tmp_path, "--sweep-interval", "10", "--log-format", "json")
+    server = start_server(tmp_path, "--sweep-interval", "10", "--log-format", "json", "--workers", "1")
     try:
         soak = Soak(server, rate, duration, seed)
         elapsed = asyncio.run(soak.run())

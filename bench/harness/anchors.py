@@ -184,3 +184,36 @@ def disk_small_files_rate(folder: Path, threads: int, size: int, seconds: float)
     rate = sum(done) / (time.monotonic() - started)
     shutil.rmtree(folder, ignore_errors=True)
     return rate
+
+
+class BareRoute:
+    """The same JSON as ``GET /v1/files/ID`` from a plain Starlette route on granian, served as
+    filesapi is (one worker, the asyncio loop): the cost of HTTP and ASGI alone, without any of
+    filesapi's per-request work (``harness/bare_app.py``)."""
+
+    def __init__(self, ctx: Ctx, body: bytes) -> None:
+        self.ctx = ctx
+        self.json = ctx.work / "bare-route.json"
+        self.json.write_bytes(body)
+        self.port = free_port()
+        self.log = ctx.work / "bare-route.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> BareRoute:
+        argv = [self.ctx.python, "-m", "granian", "--interface", "asgi", "--loop", "asyncio",
+                "--workers", "1", "--host", "127.0.0.1", "--port", str(self.port), "--no-ws",
+                "--log-level", "warning", "harness.bare_app:app"]  # fmt: skip
+        env = {**os.environ, "FILESAPI_BENCH_BARE_JSON": str(self.json),
+               "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}  # fmt: skip
+        self.proc = self.ctx.procs.spawn(argv, self.log, env=env)
+        wait_http(self.proc, self.port, "/v1/files/probe", timeout=30, what="bare route",
+                  log_tail=lambda: self.log.read_text(errors="replace"), poll=0.05)  # fmt: skip
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.ctx.procs.stop(self.proc)

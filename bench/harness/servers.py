@@ -39,6 +39,8 @@ class FilesapiServer:
             str(self.data_dir),
             "--max-file-size",
             "2GiB",
+            "--workers",  # one worker unless a benchmark asks for more: the targets are per worker
+            "1",
             *self.extra_args,
         ]
 

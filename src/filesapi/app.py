@@ -23,7 +23,7 @@ from filesapi.http.guard import Guard, HttpOptions
 from filesapi.http.observe import Observer
 from filesapi.http.routes import AppState, app_routes, exception_handlers
 from filesapi.logs import setup_logging
-from filesapi.metadata import open_metadata_store
+from filesapi.metadata import MetadataStore, open_metadata_store
 from filesapi.service import FileService, Policy
 
 __all__ = ["app_from_env", "build_app", "create_app", "open_state"]
@@ -122,7 +122,12 @@ def build_app(
     app.state.gateway = Gateway(gateway or GatewayConfig(), app.state.observer.registry)
     if state is not None:
         app.state.filesapi = state
-    return RequestContext(Guard(app, options), app.state.observer)
+
+    def store() -> MetadataStore:
+        opened: AppState = app.state.filesapi
+        return opened.service.metadata
+
+    return RequestContext(Guard(app, options, store), app.state.observer)
 
 
 def create_app(settings: Settings) -> ASGIApp:

@@ -8,9 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-__all__ = ["DEFAULT_INLINE_MAX_SIZE", "ENV_PREFIX", "Settings", "format_size", "parse_size"]
+__all__ = [
+    "DEFAULT_INLINE_MAX_SIZE",
+    "ENV_PREFIX",
+    "METRICS_DIR_ENV",
+    "Settings",
+    "available_cores",
+    "format_size",
+    "parse_size",
+]
 
 ENV_PREFIX = "FILESAPI_"
+# prometheus-client's multiprocess mode: where every worker of a server keeps its metric values.
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_INLINE_MAX_SIZE = 64 * 1024
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
@@ -26,6 +36,14 @@ def parse_size(text: str) -> int:
     base = unit[:1] if unit not in ("", "b") else unit
     factor = 1024 ** "bkmgt".index(base) if binary and base else _UNITS[base]
     return int(float(number) * factor)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), for ``--workers auto``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def format_size(value: int) -> str:
@@ -145,6 +163,8 @@ class Settings:
                 "upstream_max_request",
             ):
                 changes[f.name] = parse_size(raw)
+            elif f.name == "workers" and raw.strip().lower() == "auto":
+                changes[f.name] = "auto"  # resolved below, once --memory is known
             elif f.name == "max_concurrent_per_key":
                 changes[f.name] = int(raw)
             elif isinstance(default, bool):
@@ -157,4 +177,6 @@ class Settings:
                 changes[f.name] = Path(raw)
             else:
                 changes[f.name] = raw
+        if changes.get("workers") == "auto":
+            changes["workers"] = 1 if changes.get("memory") else min(64, available_cores())
         return replace(settings, **changes)  # type: ignore[arg-type]

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,7 +17,7 @@ from filesapi import __version__
 from filesapi.cli._options import is_loopback, storage_options
 from filesapi.cli._output import fail
 from filesapi.cli._storage import prepare_schema, run_blocking
-from filesapi.config import Settings, format_size, parse_size
+from filesapi.config import METRICS_DIR_ENV, Settings, format_size, parse_size
 from filesapi.metadata import SchemaOutOfDate
 
 __all__ = ["COMMANDS", "SIZE", "serve"]
@@ -31,6 +36,25 @@ class _Size(click.ParamType[int]):
 
 
 SIZE = _Size()
+
+
+class _Workers(click.ParamType[str]):
+    """``auto`` or a number of processes from 1 to 64 (resolved by ``serve``, which knows the store)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        if text == "auto" or (text.isdigit() and 1 <= int(text) <= 64):
+            return text
+        self.fail(f"{value!r} is neither auto nor a number of processes from 1 to 64", param, ctx)
+
+
+def resolve_workers(workers: str, memory: bool) -> int:
+    """``auto``: one process per core, except in memory, where everything lives in one process."""
+    if workers != "auto":
+        return int(workers)
+    return Settings.from_env({"FILESAPI_WORKERS": "auto", "FILESAPI_MEMORY": str(memory)}).workers
 
 
 @click.command()
@@ -123,12 +147,13 @@ SIZE = _Size()
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
+    type=_Workers(),
+    default="auto",
     show_default=True,
     envvar="FILESAPI_WORKERS",
     show_envvar=True,
-    help="Server processes (not with --memory).",
+    help="Server processes, or auto: one per core (1 with --memory, which keeps everything in one process). "
+    "Measured on 2 cores, SQLite: 2 workers serve 1.3-1.6x the metadata reads and 4 KiB uploads of one.",
 )
 @click.option(
     "--log-level",
@@ -183,7 +208,8 @@ SIZE = _Size()
     show_default=True,
     envvar="FILESAPI_RATE_LIMIT",
     show_envvar=True,
-    help="Requests per minute per API key (per worker) before 429 rate_limit_error (0: no limit).",
+    help="Requests per minute per API key (under --auth open: per client address) before 429 "
+    "rate_limit_error, one budget shared by every worker and replica on the metadata database (0: no limit).",
 )
 @click.option(
     "--header-timeout",
@@ -299,6 +325,7 @@ SIZE = _Size()
 )
 def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     """Serve the Files API (SQLite + a local folder by default)."""
+    options["workers"] = resolve_workers(options["workers"], options["memory"])
     try:
         settings = Settings(
             data_dir=storage.data_dir, database_url=storage.database_url, blob_url=storage.blob_url, **options
@@ -323,12 +350,41 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     where = "memory" if settings.memory else f"{settings.metadata_url} + {settings.blobs_url}"
     click.echo(
         f"filesapi {__version__} on http://{settings.host}:{settings.port} ({where}; auth {settings.auth}; "
-        f"profile {settings.profile}; max file {format_size(settings.max_file_size)})",
+        f"profile {settings.profile}; max file {format_size(settings.max_file_size)}; "
+        f"{settings.workers} worker{'s' if settings.workers > 1 else ''})",
         err=True,
     )
     if settings.upstream:
         key = "its own key" if settings.upstream_key else "the client's key"
         click.echo(f"Messages gateway to {settings.upstream} ({key})", err=True)
+    with _metrics_dir(settings.workers):
+        _granian(settings)
+
+
+@contextlib.contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """Several workers keep their metrics in files of one directory (prometheus-client's
+    multiprocess mode), so a scrape of any of them reports the whole server: a fresh temporary
+    directory, removed when the server stops, or the one ``PROMETHEUS_MULTIPROC_DIR`` names,
+    emptied first (values of an earlier run would be summed in). Set before any worker imports
+    prometheus-client, which reads it then; the parent process never imports it."""
+    given = os.environ.get(METRICS_DIR_ENV)
+    if not given and workers == 1:
+        yield
+        return
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix="filesapi-metrics-"))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[METRICS_DIR_ENV] = str(path)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _granian(settings: Settings) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings

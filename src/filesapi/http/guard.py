@@ -9,7 +9,8 @@ share of the concurrency limit and its rate limit (429), and a deadline on every
   ``retry-after``, which the SDKs honour, instead of queueing until everything times out.
 - No client may hold more than ``max_concurrent_per_key`` of those (default: a quarter), so one key
   busy with slow uploads or stalled downloads leaves room for every other: beyond it, 429.
-- With ``rate_limit_per_minute`` each client gets a token bucket of that many requests per minute;
+- With ``rate_limit_per_minute`` each client gets a token bucket of that many requests per minute,
+  one bucket for every worker and replica sharing the metadata database (``filesapi.http.ratelimit``);
   beyond it, 429 ``rate_limit_error`` with ``retry-after`` and ``retry-after-ms``.
 - A client is its API key, read exactly as authentication reads it (``x-api-key``, else the
   ``Authorization: Bearer`` credential, whatever the scheme's case, extra headers ignored). Under
@@ -24,13 +25,14 @@ import asyncio
 import hashlib
 import logging
 import math
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filesapi.auth import presented_key
 from filesapi.http.envelope import error_response
+from filesapi.http.ratelimit import SharedRateLimiter, TokenSource
 
 __all__ = ["Guard", "HttpOptions", "SendTimedOut", "host_name"]
 
@@ -77,14 +79,6 @@ def host_name(host: str) -> str:
     return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
-class _Bucket:
-    __slots__ = ("stamp", "tokens")
-
-    def __init__(self, tokens: float, stamp: float) -> None:
-        self.tokens = tokens
-        self.stamp = stamp
-
-
 def _first_headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
@@ -94,13 +88,13 @@ def _first_headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
 
 
 class Guard:
-    def __init__(self, app: ASGIApp, options: HttpOptions) -> None:
+    def __init__(self, app: ASGIApp, options: HttpOptions, store: Callable[[], TokenSource]) -> None:
         self.app = app
         self.options = options
         self.in_flight = 0
         self._in_flight_by_client: dict[bytes, int] = {}
-        self._buckets: dict[bytes, _Bucket] = {}
-        self._last_prune = time.monotonic()
+        self._store = store
+        self._limiter: SharedRateLimiter | None = None
 
     def _client(self, scope: Scope) -> bytes | None:
         """Who the limits count this request against; a digest, so the tables never hold a key."""
@@ -115,23 +109,22 @@ class Guard:
             else hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=16).digest()
         )
 
-    def _wait_seconds(self, client: bytes) -> float:
-        """0 when the request may go now (and takes a token), else the seconds until it may."""
+    async def _wait_seconds(self, client: bytes) -> float:
+        """0 when the request may go now (and takes a token from the client's bucket, shared by
+        every process on the metadata database), else the seconds until it may."""
         rate = self.options.rate_limit_per_minute
         assert rate is not None
-        now = time.monotonic()
-        bucket = self._buckets.get(client)
-        if bucket is None:
-            bucket = self._buckets[client] = _Bucket(float(rate), now)
-        bucket.tokens = min(float(rate), bucket.tokens + (now - bucket.stamp) * rate / 60)
-        bucket.stamp = now
-        if now - self._last_prune > 60:  # forget clients that have been quiet long enough to be full
-            self._buckets = {k: b for k, b in self._buckets.items() if now - b.stamp < 60}
-            self._last_prune = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) * 60 / rate
+        if self._limiter is None or self._limiter.rate != rate:
+            self._limiter = SharedRateLimiter(rate, self._store)
+        return await self._limiter.wait_seconds(client)
+
+    async def _over_rate(self, client: bytes) -> tuple[int, str, str, dict[str, str]] | None:
+        wait = await self._wait_seconds(client)
+        if not wait:
+            return None
+        message = f"Over this key's rate limit of {self.options.rate_limit_per_minute} requests a minute."
+        headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
+        return 429, "rate_limit_error", message, headers
 
     def _refusal(self, scope: Scope, client: bytes | None) -> tuple[int, str, str, dict[str, str]] | None:
         """Why this request may not go on (status, type, message, headers), or None."""
@@ -153,12 +146,6 @@ class Guard:
                 "retry when one of them has finished."
             )
             return 429, "rate_limit_error", message, {"retry-after": "1", "retry-after-ms": "1000"}
-        if options.rate_limit_per_minute and client is not None:
-            wait = self._wait_seconds(client)
-            if wait:
-                message = f"Over this key's rate limit of {options.rate_limit_per_minute} requests a minute."
-                headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
-                return 429, "rate_limit_error", message, headers
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,6 +168,8 @@ class Guard:
             return
         client = self._client(scope)
         refusal = self._refusal(scope, client)
+        if refusal is None and client is not None and self.options.rate_limit_per_minute:
+            refusal = await self._over_rate(client)
         if refusal is not None:
             status, error_type, message, headers = refusal
             await error_response(status, error_type, message, request_id, headers=headers)(

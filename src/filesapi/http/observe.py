@@ -1,6 +1,12 @@
 """What the server records about each request: Prometheus metrics, the access log line, and a
 ring buffer of recent requests (the web console's live request view).
 
+With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set, which ``filesapi serve`` does
+for ``--workers`` > 1) the counters and histograms are prometheus-client's multiprocess values:
+each worker writes its own to files in that directory and a scrape of any worker sums them all,
+so one scrape reports the whole server. Per-workspace storage is not a metric of any process: it
+is read from the database at scrape time and reported once.
+
 Nothing here ever records a key or a header value other than the user agent.
 """
 
@@ -9,10 +15,18 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from filesapi.config import METRICS_DIR_ENV
+from filesapi.models import WorkspaceStats
 
 __all__ = ["METRIC_METHODS", "Observer", "RequestRecord", "metric_method"]
 
@@ -77,20 +91,35 @@ class Observer:
             "filesapi_received_bytes", "Request body bytes received", registry=self.registry
         )
         self.bytes_out = Counter("filesapi_sent_bytes", "Response body bytes sent", registry=self.registry)
-        self.workspace_files = Gauge(
-            "filesapi_workspace_files", "Files stored, per workspace", ["workspace"], registry=self.registry
-        )
-        self.workspace_bytes = Gauge(
-            "filesapi_workspace_bytes", "Bytes stored, per workspace", ["workspace"], registry=self.registry
-        )
+        # Read when prometheus-client was imported, which chose then how its values are kept.
+        self.shared_dir = os.environ.get(METRICS_DIR_ENV) or None
         self._recent: collections.deque[RequestRecord] = collections.deque(maxlen=recent)
         self._seq = itertools.count(1)
+        self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+
+    def scrape(self, storage: Iterable[WorkspaceStats]) -> bytes:
+        """The Prometheus exposition of every process of this server, plus ``storage`` (read from
+        the database by the caller) as per-workspace gauges."""
+        source: Collector = self.registry
+        if self.shared_dir is not None:
+            source = CollectorRegistry()
+            MultiProcessCollector(source, self.shared_dir)  # type: ignore[no-untyped-call]
+        return generate_latest(_Scrape(source, list(storage)))
 
     def record(self, **fields: Any) -> RequestRecord:
         record = RequestRecord(seq=next(self._seq), **fields)
         method = metric_method(record.method)
-        self.requests.labels(record.route, method, record.dialect, str(record.status)).inc()
-        self.latency.labels(record.route, method).observe(record.duration_ms / 1000)
+        # The labelled children, found once per label set (labels() takes a lock and builds keys
+        # on every call); the sets are few: routes, methods, dialects and statuses are closed.
+        key = (record.route, method, record.dialect, record.status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(record.route, method, record.dialect, str(record.status)),
+                self.latency.labels(record.route, method),
+            )
+        children[0].inc()
+        children[1].observe(record.duration_ms / 1000)
         self.bytes_in.inc(record.bytes_in)
         self.bytes_out.inc(record.bytes_out)
         self._recent.append(record)
@@ -108,3 +137,22 @@ class Observer:
         """Requests newer than ``after_seq``, oldest first, at most ``limit`` (the newest ones)."""
         newer = [r for r in self._recent if r.seq > after_seq]
         return newer[-limit:]
+
+
+class _Scrape:
+    """One scrape: the request metrics of ``source`` and the storage gauges of this moment."""
+
+    def __init__(self, source: Collector, storage: list[WorkspaceStats]) -> None:
+        self.source = source
+        self.storage = storage
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.source.collect()
+        by = ["workspace"]
+        files = GaugeMetricFamily("filesapi_workspace_files", "Files stored, per workspace", labels=by)
+        stored = GaugeMetricFamily("filesapi_workspace_bytes", "Bytes stored, per workspace", labels=by)
+        for entry in self.storage:
+            files.add_metric([entry.workspace.name], entry.files)
+            stored.add_metric([entry.workspace.name], entry.bytes)
+        yield files
+        yield stored

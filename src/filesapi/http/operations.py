@@ -3,7 +3,7 @@ API's own description (OpenAPI document and docs page)."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -37,7 +37,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics of this process, with per-workspace storage read from the database.
+    """Prometheus metrics of the whole server (every worker process), with per-workspace storage
+    read from the database.
     Under ``--auth keys`` they name every workspace, so only the admin key may read them."""
     authenticator = app_state(request).authenticator
     if authenticator.mode == "keys" and not authenticator.is_admin_key(api_key(request)):
@@ -49,10 +50,7 @@ async def metrics(request: Request) -> Response:
         stats = await app_state(request).service.metadata.workspace_stats()
     except BackendUnavailable:
         stats = []  # request metrics are still worth scraping during an outage
-    for entry in stats:
-        observer.workspace_files.labels(entry.workspace.name).set(entry.files)
-        observer.workspace_bytes.labels(entry.workspace.name).set(entry.bytes)
-    return Response(generate_latest(observer.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(observer.scrape(stats), media_type=CONTENT_TYPE_LATEST)
 
 
 _DOCS_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"

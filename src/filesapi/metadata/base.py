@@ -139,6 +139,15 @@ class MetadataStore(ABC):
     async def revoke_key(self, key_id: str, now_us: int) -> bool:
         """Returns False when no active key has that id."""
 
+    # -- rate limits
+    @abstractmethod
+    async def lease_tokens(
+        self, client: str, rate: int, want: int, now_us: int, *, prune: bool = False
+    ) -> tuple[int, float]:
+        """Take up to ``want`` tokens from the shared bucket of ``client`` (``rate`` a minute, at
+        most ``rate`` held): how many were granted and, if none, the seconds until one is there.
+        ``prune``: also forget the buckets of clients quiet long enough to be full."""
+
     # -- secrets
     @abstractmethod
     async def secret(self, name: str, create: Callable[[], str]) -> str:

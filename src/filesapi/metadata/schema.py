@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     LargeBinary,
@@ -21,7 +22,15 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["api_keys", "files", "inline_contents", "metadata", "server_secrets", "workspaces"]
+__all__ = [
+    "api_keys",
+    "files",
+    "inline_contents",
+    "metadata",
+    "rate_buckets",
+    "server_secrets",
+    "workspaces",
+]
 
 metadata = MetaData()
 
@@ -94,4 +103,15 @@ inline_contents = Table(
     metadata,
     Column("file_id", _Id, primary_key=True),
     Column("content", LargeBinary, nullable=False),
+)
+
+# One token bucket per rate-limited client (a digest of its key or its address, never the key),
+# shared by every process and replica on this database. Processes lease tokens from it in small
+# batches (``filesapi.metadata.limits``); rows of clients quiet for a while are deleted.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("client", String(128), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("stamp_us", BigInteger, nullable=False),
 )

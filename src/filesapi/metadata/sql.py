@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from filesapi.errors import BackendUnavailable
 from filesapi.ids import new_workspace_id
+from filesapi.metadata import limits
 from filesapi.metadata.base import MetadataStore
 from filesapi.metadata.migrate import current_revision, ensure_schema
 from filesapi.metadata.runners import AsyncRunner, Runner, execute_fast, runner_for_url, translated
@@ -445,6 +446,17 @@ class SqlMetadataStore(MetadataStore):
             .values(revoked_at_us=now_us)
         )
         return bool(await self.runner.write(lambda conn: conn.execute(revoke).rowcount == 1))
+
+    # -- rate limits
+    async def lease_tokens(
+        self, client: str, rate: int, want: int, now_us: int, *, prune: bool = False
+    ) -> tuple[int, float]:
+        def run(conn: Connection) -> tuple[int, float]:
+            if prune:
+                limits.prune(conn, now_us)
+            return limits.lease(conn, client, rate, want, now_us)
+
+        return await self.runner.write(run)
 
     # -- secrets
     async def secret(self, name: str, create: Callable[[], str]) -> str:
