@@ -7,7 +7,9 @@ import functools
 import ipaddress
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -307,6 +309,14 @@ def _is_loopback(host: str) -> bool:
     help="auto: JSON lines (one object per request) unless stderr is a terminal.",
 )
 @click.option(
+    "--test-controls",
+    is_flag=True,
+    envvar="FILESAPI_TEST_CONTROLS",
+    show_envvar=True,
+    help="Fault injection (/v1/admin/faults, the x-filesapi-fault header) and a movable clock "
+    "(/v1/admin/clock), for tests: never on a production server.",
+)
+@click.option(
     "--allow-open-network",
     is_flag=True,
     envvar="FILESAPI_ALLOW_OPEN_NETWORK",
@@ -347,7 +357,12 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    Granian(
+    from filesapi.controls.shared import RUNTIME_DIR_ENV
+
+    # The journal, fault rules and clock every worker shares; gone when the server stops.
+    runtime_dir = tempfile.mkdtemp(prefix="filesapi-run-")
+    os.environ[RUNTIME_DIR_ENV] = runtime_dir
+    server = Granian(
         "filesapi.app:app_from_env",
         address=settings.host,
         port=settings.port,
@@ -358,7 +373,11 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
         workers=settings.workers,
         log_access=False,
         log_level=LogLevels(settings.log_level),
-    ).serve()
+    )
+    try:
+        server.serve()
+    finally:
+        shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 async def _prepare_schema(settings: Settings, *, upgrade: bool) -> None:

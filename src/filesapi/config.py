@@ -60,6 +60,7 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     inline_max_size: int | None = None
+    test_controls: bool = False
 
     def __post_init__(self) -> None:
         if self.auth not in ("open", "keys"):

@@ -1,12 +1,11 @@
-"""What the server records about each request: Prometheus metrics, the access log line, and a
-ring buffer of recent requests (the web console's live request view).
+"""What the server records about each request in this process: Prometheus metrics and the access
+log line. (The request journal, which the console reads, is the server's: ``filesapi.controls``.)
 
 Nothing here ever records a key or a header value other than the user agent.
 """
 
 from __future__ import annotations
 
-import collections
 import itertools
 import logging
 from dataclasses import dataclass, fields
@@ -54,7 +53,7 @@ def metric_method(method: str) -> str:
 class Observer:
     """One per process. ``registry`` is this app's own, so tests can run many apps side by side."""
 
-    def __init__(self, recent: int = 500) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         labels = ["route", "method", "dialect", "status"]
         self.requests = Counter(
@@ -80,7 +79,6 @@ class Observer:
         self.workspace_bytes = Gauge(
             "filesapi_workspace_bytes", "Bytes stored, per workspace", ["workspace"], registry=self.registry
         )
-        self._recent: collections.deque[RequestRecord] = collections.deque(maxlen=recent)
         self._seq = itertools.count(1)
 
     def record(self, **fields: Any) -> RequestRecord:
@@ -90,7 +88,6 @@ class Observer:
         self.latency.labels(record.route, method).observe(record.duration_ms / 1000)
         self.bytes_in.inc(record.bytes_in)
         self.bytes_out.inc(record.bytes_out)
-        self._recent.append(record)
         access_log.info(
             "%s %s %s %.1fms",
             record.method,
@@ -100,8 +97,3 @@ class Observer:
             extra={"request": record},  # formatters read its fields; no dict unless one is written
         )
         return record
-
-    def recent(self, after_seq: int = 0, limit: int = 100) -> list[RequestRecord]:
-        """Requests newer than ``after_seq``, oldest first, at most ``limit`` (the newest ones)."""
-        newer = [r for r in self._recent if r.seq > after_seq]
-        return newer[-limit:]
