@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = ["SECURITY_HEADERS", "AbortConnection", "RequestContext"]
 
 log = logging.getLogger("filesapi.http")
 
+_PID = os.getpid()  # which worker process answered (each forks or spawns its own interpreter)
 # What a client sends is cut to this before it is logged or kept in the journal.
 _MAX_LOGGED = 32
 _MAX_LOGGED_PATH = 1024
@@ -168,6 +170,7 @@ class RequestContext:
                     "sdk": sdk_of_headers(scope.get("headers", [])),
                     "user_agent": user_agent,
                     "fault": state.get("fault"),
+                    "worker": _PID,
                     "bytes_in": state.get("bytes_in", 0),
                     "bytes_out": bytes_out,
                     "upload": state.get("upload"),

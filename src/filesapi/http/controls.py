@@ -50,7 +50,10 @@ def _shutdown_connection(scope: Scope) -> bool:
     client, server = scope.get("client"), scope.get("server")
     if not client or not server:
         return False
-    want = ((client[0], client[1]), (server[0], server[1]))
+    try:  # granian gives the ports as strings
+        want = ((str(client[0]), int(client[1])), (str(server[0]), int(server[1])))
+    except (TypeError, ValueError):
+        return False
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:
