@@ -33,6 +33,33 @@ SECTIONS = {
 }
 
 
+# Issue #19's attacks, the limit that stops each and the test that proves it (the figures these
+# tests measure follow under "Limits on hostile clients").
+HOSTILE_CLIENTS = [
+    ("Many slow uploads from one key, a byte every few seconds",
+     "`--max-concurrent-per-key` (a quarter of `--max-concurrent-requests`: 429 beyond) and "
+     "`--min-upload-rate` (1000 B/s averaged after 10 s: 408), `--upload-deadline` (off by default)",
+     "test_hostile.py::test_slow_writers_of_one_key_neither_starve_others_nor_hold_slots"),
+    ("Downloads whose client stops reading",
+     "`--send-timeout` (60 s for one chunk of at most 1 MiB; the response is cut, its slot freed) and "
+     "the per-key share", "test_hostile.py::test_stalled_readers_of_one_key_are_cut_off_and_never_starve_others"),
+    ("`Bearer`/`bearer`/`BEARER`, or a decoy `Authorization` beside the real `x-api-key`",
+     "limits count the key as authentication reads it; under `--auth open`, the client address",
+     "test_hostile.py::test_rate_limit_counts_the_key_whatever_its_spelling, ..._decoy_headers_..."),
+    ("Integers of 4,301 digits, superscripts, other scripts' digits, negatives",
+     "`filesapi.numbers`: 1-18 ASCII digits everywhere (Range positions beyond that read as past the end)",
+     "test_hostile.py::test_no_parsed_integer_reaches_a_500, ::test_no_range_header_reaches_a_500"),
+    ("Thousands of made-up methods and paths", "metrics label methods from a closed set (`other`), "
+     "unmatched paths as `unmatched`", "test_hostile.py::test_junk_methods_and_paths_do_not_grow_the_metrics"),
+    ("A download racing a delete", "missing bytes of a deleted file answer 404; files sent by path go "
+     "through a short-lived hard link", "test_hostile.py::test_downloads_racing_deletes_are_byte_exact_or_an_honest_404"),
+    ("DNS rebinding against a local `--auth open` server", "loopback Host names only (421), "
+     "`--allowed-hosts` for others", "test_hostile.py::test_open_mode_answers_loopback_hosts_only"),
+    ("Filenames with bidi overrides (U+202E), C1 controls, only blanks", "400 naming the character; "
+     "a blank name is no name", "test_hostile.py::test_bidi_and_c1_controls_in_filenames_are_refused"),
+]  # fmt: skip
+
+
 def record(section: str, title: str, **figures: Any) -> None:
     """Record one result: ``figures`` are name -> value pairs (numbers, strings, lists)."""
     if section not in SECTIONS:
@@ -75,6 +102,12 @@ def write_report() -> bool:
         "the date it shows; the goal for every 'lost' figure is zero.",
         "",
     ]
+    lines += [
+        "## Hostile clients: the attack, the limit, the test",
+        "",
+        "| attack | stopped by | proved by |",
+    ]
+    lines += ["|---|---|---|", *(f"| {a} | {b} | `{c}` |" for a, b, c in HOSTILE_CLIENTS), ""]
     for section, heading in SECTIONS.items():
         chosen = [e for e in entries if e["section"] == section]
         if not chosen:

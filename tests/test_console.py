@@ -148,7 +148,8 @@ async def test_console_page_sets_a_strict_csp_and_has_no_inline_code(make_api: A
     scan = _PageScan()
     scan.feed(response.text)
     assert scan.problems == []
-    assert len(scan.scripts) == 1 and scan.scripts[0].startswith("console/static/console.js?v=")
+    assert len(scan.scripts) == 1 and re.fullmatch(r"console/static/\w+/console\.js", scan.scripts[0])
+    assert '<script type="module" src="console/static/' in response.text
     slash = await api.http.get("/console/", headers={})
     assert (slash.status_code, slash.headers["location"]) == (308, "../console")
 
@@ -156,14 +157,17 @@ async def test_console_page_sets_a_strict_csp_and_has_no_inline_code(make_api: A
 async def test_console_assets_are_served_with_types_and_etags(make_api: Any) -> None:
     api: Api = await make_api()
     page = (await api.http.get("/console", headers={})).text
-    version = re.search(r"console\.js\?v=(\w+)", page)
+    version = re.search(r"console/static/(\w+)/console\.js", page)
     assert version
     for name, media_type in (
-        ("console.js", "text/javascript"),
+        *(
+            (f"{module}.js", "text/javascript")
+            for module in ("console", "api", "state", "widgets", "files", "requests", "storage")
+        ),
         ("console.css", "text/css"),
         ("favicon.svg", "image/svg+xml"),
     ):
-        response = await api.http.get(f"/console/static/{name}?v={version.group(1)}", headers={})
+        response = await api.http.get(f"/console/static/{version.group(1)}/{name}", headers={})
         assert response.status_code == 200
         assert response.headers["content-type"].startswith(media_type)
         assert "immutable" in response.headers["cache-control"]
@@ -175,6 +179,11 @@ async def test_console_assets_are_served_with_types_and_etags(make_api: Any) -> 
         assert again.status_code == 304
     missing = await api.http.get("/console/static/../routes.py", headers={})
     assert missing.status_code == 404
+    stale = await api.http.get("/console/static/0ld/api.js", headers={})
+    assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+    assert (
+        await api.http.get(f"/console/static/{version.group(1)}/pyproject.toml", headers={})
+    ).status_code == 404
     unknown = await api.http.get("/console/static/secrets.txt", headers={})
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
 

@@ -273,7 +273,7 @@ async def _stalled_upload(api: Api, release: asyncio.Event) -> httpx.Response:
 
 async def test_overload_is_shed_with_529(make_api) -> None:
     api = await make_api()
-    _set_options(api, HttpOptions(max_concurrent_requests=2))
+    _set_options(api, HttpOptions(max_concurrent_requests=2, max_concurrent_per_key=2))
     release = asyncio.Event()
     busy = [asyncio.create_task(_stalled_upload(api, release)) for _ in range(2)]
     await asyncio.sleep(0.2)

@@ -13,7 +13,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from filesapi.blobs import BlobStore, LocalBlobStore, MemoryBlobStore, open_blob_store
+from filesapi.blobs import BlobNotFound, BlobStore, LocalBlobStore, MemoryBlobStore, open_blob_store
 from filesapi.blobs.local import shard_of
 from filesapi.errors import BackendUnavailable
 from filesapi.ids import IdClock
@@ -40,8 +40,12 @@ class TestLocalBlobStore(BlobStoreTests):
         await store.put("file_xyz", one())
         assert (store.root / "blobs" / "yz" / "file_xyz").read_bytes() == b"abc"
         assert list((store.root / "tmp").iterdir()) == []
-        assert store.local_path("file_xyz") == str(store.root / "blobs" / "yz" / "file_xyz")
-        assert store.local_path("file_missing") is None
+        sent = Path(await store.send_path("file_xyz"))
+        assert sent.parent == store.root / "sending" and sent.read_bytes() == b"abc"
+        await store.delete("file_xyz")
+        assert sent.read_bytes() == b"abc"  # a delete racing a send by path leaves the link readable
+        with pytest.raises(BlobNotFound):
+            await store.send_path("file_missing")
 
     async def test_file_ids_shard_by_time_and_concurrent_puts_all_land(self, store: LocalBlobStore) -> None:
         clock = IdClock()
@@ -137,7 +141,7 @@ async def test_local_store_still_reads_the_first_layout(tmp_path: Path) -> None:
     legacy.write_bytes(b"written by an older filesapi")
     assert await store.exists(file_id)
     assert b"".join([c async for c in await store.open(file_id)]) == b"written by an older filesapi"
-    assert store.local_path(file_id) == str(legacy)
+    assert Path(await store.send_path(file_id)).read_bytes() == legacy.read_bytes()
     assert [k async for k in store.iter_keys()] == [file_id]
     await store.delete(file_id)
     assert not legacy.exists() and not await store.exists(file_id)

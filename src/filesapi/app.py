@@ -152,8 +152,14 @@ def create_app(settings: Settings) -> ASGIApp:
     options = HttpOptions(
         verify_downloads=settings.verify_downloads,
         body_timeout=settings.body_timeout,
+        min_upload_rate=settings.min_upload_rate,
+        upload_deadline=settings.upload_deadline or None,
+        send_timeout=settings.send_timeout or None,
         max_concurrent_requests=settings.max_concurrent_requests,
+        max_concurrent_per_key=settings.max_concurrent_per_key,
         rate_limit_per_minute=settings.rate_limit or None,
+        limit_by_address=settings.auth == "open",
+        allowed_hosts=settings.effective_allowed_hosts,
     )
     return build_app(
         settings=settings,

@@ -19,11 +19,23 @@ from filesapi.ids import new_key_secret
 from filesapi.metadata import MetadataStore
 from filesapi.models import ApiKey, Principal, Workspace
 
-__all__ = ["OPEN_WORKSPACE", "Authenticator", "CreatedKey", "create_key", "hash_key"]
+__all__ = ["OPEN_WORKSPACE", "Authenticator", "CreatedKey", "create_key", "hash_key", "presented_key"]
 
 OPEN_WORKSPACE = "default"
 _KEY_SHAPE = re.compile(r"sk-fapi-([1-9A-HJ-NP-Za-km-z]{12})-[1-9A-HJ-NP-Za-km-z]{44}")
 _DUMMY_HASH = hashlib.sha256(b"filesapi-no-such-key").hexdigest()
+
+
+def presented_key(x_api_key: str | None, authorization: str | None) -> str | None:
+    """The key a request carries: ``x-api-key``, else the credential of ``Authorization: Bearer``
+    (the scheme in any case). Authentication and the per-key limits both read it through here, so
+    no spelling or extra header can count as another key."""
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip()
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
 
 
 def hash_key(key: str) -> str:

@@ -60,6 +60,11 @@ class Settings:
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     inline_max_size: int | None = None
+    max_concurrent_per_key: int | None = None
+    min_upload_rate: int = 1000
+    upload_deadline: float = 0.0
+    send_timeout: float = 60.0
+    allowed_hosts: str = ""
     test_controls: bool = False
 
     def __post_init__(self) -> None:
@@ -92,6 +97,15 @@ class Settings:
         return DEFAULT_INLINE_MAX_SIZE if self.metadata_url.startswith(("sqlite:", "memory:")) else 0
 
     @property
+    def effective_allowed_hosts(self) -> frozenset[str] | None:
+        """The Host names answered: any under ``--auth keys`` (a key is needed anyway) or with
+        ``--allowed-hosts '*'``; else the loopback names plus those ``--allowed-hosts`` lists."""
+        extra = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        if self.auth == "keys" or "*" in extra:
+            return None
+        return frozenset({"127.0.0.1", "localhost", "[::1]", *extra})
+
+    @property
     def effective_quota(self) -> int | None:
         """``--profile hosted`` defaults to the hosted service's 100 GB when no quota is given."""
         if self.workspace_quota is not None:
@@ -118,8 +132,10 @@ class Settings:
             if raw is None or raw == "":
                 continue
             default = getattr(settings, f.name)
-            if f.name in ("max_file_size", "workspace_quota", "inline_max_size"):
+            if f.name in ("max_file_size", "workspace_quota", "inline_max_size", "min_upload_rate"):
                 changes[f.name] = parse_size(raw)
+            elif f.name == "max_concurrent_per_key":
+                changes[f.name] = int(raw)
             elif isinstance(default, bool):
                 changes[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif isinstance(default, int):

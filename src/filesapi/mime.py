@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+import unicodedata
 
 from filesapi.errors import InvalidRequest
 
@@ -32,6 +33,9 @@ _GENERIC = {
 }
 _MIME_SHAPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# A filename is shown to people: beside C0 controls, refuse C1 controls and the bidirectional
+# embeddings, overrides and isolates that make "invoice\u202efdp.exe" display as "invoiceexe.pdf".
+_FILENAME_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # Python's built-in table only (MimeTypes() ignores /etc/mime.types), so answers match on every machine.
 _TYPES = mimetypes.MimeTypes()
@@ -104,15 +108,22 @@ _CONTAINERS = {"application/zip"}
 def clean_filename(raw: str | None) -> str | None:
     """Keep only the final path component. None when nothing usable remains.
 
-    Raises ``InvalidRequest`` for control characters or more than 255 characters.
+    Raises ``InvalidRequest`` for control or bidirectional-control characters or more than 255
+    characters.
     """
     if raw is None:
         return None
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    if name in ("", ".", ".."):
-        return None
-    if CONTROL_CHARACTERS.search(name):
-        raise InvalidRequest("filename must not contain control characters (0x00-0x1F, 0x7F).")
+    if name.strip() in ("", ".", ".."):
+        return None  # a blank name is no name: the file gets the default one
+    forbidden = _FILENAME_FORBIDDEN.search(name)
+    if forbidden:
+        char = forbidden.group()
+        what = unicodedata.name(char, "a control character")
+        raise InvalidRequest(
+            f"filename must not contain U+{ord(char):04X} ({what}): control characters (U+0000-U+001F, "
+            "U+007F-U+009F) and bidirectional controls (U+202A-U+202E, U+2066-U+2069) are refused."
+        )
     if len(name) > MAX_FILENAME_LENGTH:
         raise InvalidRequest(
             f"filename is too long: {len(name)} characters, at most {MAX_FILENAME_LENGTH} are allowed."

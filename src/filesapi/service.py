@@ -20,6 +20,7 @@ from filesapi.errors import (
     CorruptBlob,
     FileExpired,
     FileNotDownloadable,
+    FilesApiError,
     FileTooLarge,
     InvalidRequest,
     NotFound,
@@ -29,6 +30,7 @@ from filesapi.ids import IdClock, file_id_timestamp_us, is_file_id
 from filesapi.metadata import MetadataStore
 from filesapi.mime import CONTROL_CHARACTERS, SNIFF_BYTES, clean_filename, default_filename, detect_mime_type
 from filesapi.models import BlobInfo, FilePage, FileRecord, Principal
+from filesapi.numbers import parse_int
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -150,10 +152,7 @@ class FileService:
     def parse_expires_in_seconds(text: str, *, any_positive: bool = False) -> int:
         """``any_positive``: the admin path, which may make files that expire in a second."""
         low = 1 if any_positive else MIN_EXPIRES_IN_SECONDS
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise InvalidRequest(f"expires_in_seconds must be an integer, got {text[:40]!r}.") from None
+        value = parse_int("expires_in_seconds", text)
         if not low <= value <= MAX_EXPIRES_IN_SECONDS:
             raise InvalidRequest(f"expires_in_seconds must be between {low} and {MAX_EXPIRES_IN_SECONDS}.")
         return value
@@ -335,8 +334,14 @@ class FileService:
             raise CorruptBlob(f"The stored content of {record.id} failed its checksum and is quarantined.")
         return record
 
-    def content_path(self, record: FileRecord) -> str | None:
-        return None if record.stored_inline else self.blobs.local_path(record.id)
+    async def content_path(self, record: FileRecord) -> str | None:
+        """A path the HTTP server may send the whole file from by itself, if the store has one."""
+        if record.stored_inline:
+            return None
+        try:
+            return await self.blobs.send_path(record.id)
+        except BlobNotFound:
+            raise await self._missing(record) from None
 
     async def _open(self, record: FileRecord, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
         """The stored bytes wherever they are; ``BlobNotFound`` when they are missing."""
@@ -366,9 +371,37 @@ class FileService:
         try:
             chunks = await self._open(record, byte_range)
         except BlobNotFound:
-            log.error("file %s has metadata but no stored content", record.id)
-            raise CorruptBlob(f"The stored content of {record.id} is missing.") from None
-        return chunks if byte_range is not None else self._verified(record, chunks)
+            raise await self._missing(record) from None
+        return self._gone_is_not_found(
+            record, chunks if byte_range is not None else self._verified(record, chunks)
+        )
+
+    async def _missing(self, record: FileRecord) -> FilesApiError:
+        """Why the bytes of a file that was there a moment ago are missing: a delete (or an expiry
+        purge) that ran while the download started answers as if it had come first; only bytes
+        missing from a file that still exists are corruption."""
+        current = await self.metadata.get_file(record.workspace_id, record.id)
+        if current is None:
+            return NotFound(f"File not found: {record.id}")
+        if current.is_expired(self.clock.now_us()):
+            return FileExpired(record.id)
+        log.error("file %s has metadata but no stored content", record.id)
+        return CorruptBlob(f"The stored content of {record.id} is missing.")
+
+    async def _gone_is_not_found(
+        self, record: FileRecord, chunks: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """``chunks``, with bytes vanishing mid-read (an object store losing the object to a
+        delete) reported as ``_missing`` says."""
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except BlobNotFound:
+            raise await self._missing(record) from None
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def _verified(self, record: FileRecord, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         checksum = Checksum()
@@ -439,6 +472,8 @@ class FileService:
             async for chunk in await self._open(record):
                 checksum.update(chunk)
         except BlobNotFound:
+            if await self.metadata.get_file(record.workspace_id, record.id) is None:
+                return None  # deleted while the scrub ran: nothing is wrong
             return "content missing"
         if checksum.size != record.size_bytes:
             return f"size {checksum.size}, metadata says {record.size_bytes}"

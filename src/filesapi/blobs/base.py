@@ -108,8 +108,10 @@ class BlobStore(ABC):
         this server (the default)."""
         return None
 
-    def local_path(self, key: str) -> str | None:
-        """A filesystem path the HTTP server may send by itself (ASGI pathsend), when the store has one."""
+    async def send_path(self, key: str) -> str | None:
+        """A filesystem path the HTTP server may send by itself (ASGI pathsend), when the store has
+        one; it stays readable for a while even if the blob is deleted meanwhile. Raises
+        ``BlobNotFound`` when the blob is missing."""
         return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing

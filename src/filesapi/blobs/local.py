@@ -1,7 +1,8 @@
 """Blobs as files in a local folder, written crash-safely.
 
 Layout under the root: ``tmp/<key>.<random>.part`` while a blob is being written, then
-``blobs/<shard>/<key>``. A write goes to the temp file, is fsynced, renamed into place and the
+``blobs/<shard>/<key>``; ``sending/`` holds short-lived hard links of blobs being sent by path.
+A write goes to the temp file, is fsynced, renamed into place and the
 directory fsynced: after a crash a blob is either complete or absent (a leftover temp file is swept
 by ``filesapi gc``).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import errno
 import os
 import secrets
@@ -36,6 +38,7 @@ __all__ = ["LocalBlobStore"]
 
 _WRITE_BATCH = 1 << 20
 _READ_CHUNK = 1 << 20
+_SEND_LINK_SECONDS = 30.0  # far longer than an ASGI server takes to open a path it was handed
 _IO_THREADS = 32  # fsyncs wait on the disk, not the CPU: many may run at once
 _T = TypeVar("_T")
 
@@ -124,6 +127,9 @@ class LocalBlobStore(BlobStore):
         self._tmp = self.root / "tmp"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._sending = self.root / "sending"
+        self._sending.mkdir(exist_ok=True)
+        self._remove_stale_links()  # what a process that crashed left (other workers' links are young)
         self._known_dirs: set[Path] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(_IO_THREADS, "filesapi-disk")
         self._dir_syncer = _DirSyncer(self._executor)
@@ -294,13 +300,42 @@ class LocalBlobStore(BlobStore):
                 if path.stat().st_mtime < cutoff:
                     path.unlink(missing_ok=True)
                     removed += 1
-            return removed
+            return removed + self._remove_stale_links()
 
         return await self._run(sweep)
 
-    def local_path(self, key: str) -> str | None:
-        path = self._stored_path(key)
-        return str(path) if path.is_file() else None
+    async def send_path(self, key: str) -> str:
+        """A hard link to the blob, for the ASGI server to send by path. The server opens the path
+        only after the app has handed it over, so the blob's own path could be deleted in between
+        (a bare 404 from the server); the link keeps the bytes reachable until the server has them
+        open, then goes (``_SEND_LINK_SECONDS`` later, or at the next start after a crash)."""
+
+        def link() -> str:
+            target = self._sending / f"{key}.{secrets.token_hex(6)}"
+            try:
+                os.link(self._stored_path(key), target)
+            except FileNotFoundError:
+                raise BlobNotFound(key) from None
+            return str(target)
+
+        path = await self._run(link)
+        asyncio.get_running_loop().call_later(_SEND_LINK_SECONDS, self._unlink_later, path)
+        return path
+
+    def _remove_stale_links(self) -> int:
+        # A link's ctime is when it was made (link() changes the inode's ctime).
+        cutoff = time.time() - 2 * _SEND_LINK_SECONDS
+        removed = 0
+        for path in self._sending.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_ctime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def _unlink_later(self, path: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the executor is gone: the next start clears it
+            self._executor.submit(os.unlink, path)
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False)

@@ -12,11 +12,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from filesapi.auth import Authenticator
+from filesapi.auth import Authenticator, presented_key
 from filesapi.errors import InvalidRequest, PermissionDenied
 from filesapi.http.dialect import Dialect, dump, is_beta
 from filesapi.http.guard import HttpOptions
 from filesapi.models import Principal
+from filesapi.numbers import parse_int
 from filesapi.service import FileService
 
 __all__ = [
@@ -63,13 +64,7 @@ def http_options(request: Request) -> HttpOptions:
 
 
 def api_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
-    if key:
-        return key.strip()
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None
+    return presented_key(request.headers.get("x-api-key"), request.headers.get("authorization"))
 
 
 async def authorize(request: Request) -> Call:
@@ -115,12 +110,7 @@ def query_one(request: Request, name: str) -> str | None:
 
 def query_int(request: Request, name: str) -> int | None:
     raw = query_one(request, name)
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name} must be an integer, got {raw[:40]!r}.") from None
+    return None if raw is None else parse_int(name, raw)
 
 
 def query_bool(request: Request, name: str) -> bool | None:

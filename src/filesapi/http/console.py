@@ -1,8 +1,9 @@
 """The web console: its page, static assets and the two read-only endpoints it needs.
 
-The page (``GET /console``) is plain HTML with hand-written JS and CSS shipped as package data in
-``filesapi/console/``; there is no front-end build. It talks to the normal Files API with the user's
-key (kept in the tab's ``sessionStorage``) and to two JSON endpoints of its own, authorized exactly
+The page (``GET /console``) is plain HTML with hand-written JS (native ES modules) and CSS shipped as
+package data in ``filesapi/console/``; there is no front-end build, the files are served as they
+are. It talks to the normal Files API with the user's key (kept in the tab's ``sessionStorage``) and
+to two JSON endpoints of its own, authorized exactly
 like the API (same keys, same workspace rules, same error envelopes):
 
 - ``GET /v1/console/requests?after_seq=N``: the recent requests of the caller's workspace (every
@@ -35,6 +36,7 @@ from filesapi.controls.journal import Journal
 from filesapi.errors import InvalidRequest
 from filesapi.http.calls import app_state, authorize, is_admin_call, json_response, query_int, query_one
 from filesapi.models import WorkspaceStats
+from filesapi.numbers import decimal
 
 __all__ = ["CONSOLE_CSP", "console_routes", "sdk_of"]
 
@@ -42,8 +44,16 @@ CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "frame-src blob:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
 )
+_JS = "text/javascript; charset=utf-8"
+# The only files served: a name not listed here is a 404, whatever else the package holds.
 _ASSETS = {
-    "console.js": "text/javascript; charset=utf-8",
+    "console.js": _JS,  # the entry module; it imports the others
+    "api.js": _JS,
+    "state.js": _JS,
+    "widgets.js": _JS,
+    "files.js": _JS,
+    "requests.js": _JS,
+    "storage.js": _JS,
     "console.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
@@ -113,13 +123,16 @@ async def console_slash(request: Request) -> Response:
 
 
 async def console_asset(request: Request) -> Response:
+    """``/console/static/VERSION/NAME`` (what the page uses: the JS modules import each other by
+    relative URLs, which keep the versioned folder) or ``/console/static/NAME?v=VERSION``. Cached for
+    good when VERSION is this server's; else (no version, or another release's) revalidated each time.
+    The name is only looked up in ``_ASSETS``, never used as a path."""
     name = request.path_params["name"]
     if name not in _ASSETS:
         raise HTTPException(404)
     asset = _asset(name)
-    cache = (
-        "public, max-age=31536000, immutable" if request.query_params.get("v") == _version() else "no-cache"
-    )
+    version = request.path_params.get("version", request.query_params.get("v"))
+    cache = "public, max-age=31536000, immutable" if version == _version() else "no-cache"
     headers = {"etag": asset.etag, "cache-control": cache}
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
@@ -166,9 +179,10 @@ def _after_seq(request: Request) -> int:
         for pair in pairs.split(","):
             process, _, seq = pair.strip().rpartition(":")
             if process == me:
-                if not (seq.isascii() and seq.isdigit() and len(seq) <= 18):
+                value = decimal(seq)
+                if value is None:
                     raise InvalidRequest(f"after: {pair[:60]!r} is not PROCESS:SEQ.")
-                return int(seq)
+                return value
         return 0
     return max(query_int(request, "after_seq") or 0, 0)
 
@@ -250,6 +264,7 @@ console_routes: list[BaseRoute] = [
     Route("/console", console_page, methods=["GET"]),
     Route("/console/", console_slash, methods=["GET"]),
     Route("/console/static/{name}", console_asset, methods=["GET"]),
+    Route("/console/static/{version}/{name}", console_asset, methods=["GET"]),
     Route("/v1/console/requests", console_requests, methods=["GET"]),
     Route("/v1/console/storage", console_storage, methods=["GET"]),
 ]

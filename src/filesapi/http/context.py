@@ -19,8 +19,10 @@ from filesapi.controls.journal import Journal, operation_of, redact_key, sdk_of_
 from filesapi.controls.shared import SharedState
 from filesapi.http.dialect import format_time, is_beta
 from filesapi.http.envelope import error_response
+from filesapi.http.guard import SendTimedOut
 from filesapi.http.observe import Observer
 from filesapi.ids import new_request_id
+from filesapi.numbers import decimal
 
 __all__ = ["SECURITY_HEADERS", "AbortConnection", "RequestContext"]
 
@@ -96,7 +98,7 @@ class RequestContext:
                 message = {**message, "headers": headers}
                 if status != 304 and scope["method"] != "HEAD":
                     length = dict(headers).get(b"content-length")
-                    state["declared_length"] = int(length) if length and length.isdigit() else None
+                    state["declared_length"] = decimal(length.decode("latin-1")) if length else None
             elif message["type"] == "http.response.body":
                 if status >= 400 and bytes_out == 0 and error_type is None:
                     error_type = _error_type(message.get("body", b""))
@@ -111,6 +113,11 @@ class RequestContext:
             await self.app(scope, receive, send_with_headers)
         except AbortConnection:
             raise
+        except SendTimedOut as exc:
+            log.warning(
+                "%s %s cut off: %s (request %s)", scope["method"], scope["path"][:200], exc, request_id
+            )
+            raise  # the server aborts the connection; the slot is already free
         except Exception:
             if status == 0:
                 log.exception(

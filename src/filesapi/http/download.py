@@ -11,10 +11,14 @@ from urllib.parse import quote
 from starlette.types import Receive, Scope, Send
 
 from filesapi.blobs import ByteRange
+from filesapi.numbers import decimal
 
 __all__ = ["BlobResponse", "RangeNotSatisfiable", "content_disposition", "parse_range", "supports_pathsend"]
 
-_RANGE = re.compile(r"bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
+# ASCII digits only (``\d`` would take any script's digits). Positions longer than any file can be
+# are read as "beyond the end", never converted digit by digit.
+_RANGE = re.compile(r"bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*", re.IGNORECASE)
+_BEYOND_ANY_FILE = 1 << 63
 _FALLBACK_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\%]')
 _RFC5987_SAFE = "!#$&+-.^_`|~"
 
@@ -32,20 +36,27 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     match = _RANGE.fullmatch(header.strip())
     if match is None:
         return None
-    first, last = match.groups()
-    if first:
-        start = int(first)
-        if last and int(last) < start:
+    first, last = (_position(text) for text in match.groups())
+    if first is not None:
+        start = first
+        if last is not None and last < start:
             return None  # invalid: ignore the header
         if start >= size:
             raise RangeNotSatisfiable
-        return ByteRange(start, min(int(last), size - 1) if last else size - 1)
-    if not last:
+        return ByteRange(start, min(last, size - 1) if last is not None else size - 1)
+    if last is None:
         return None
-    suffix = int(last)
+    suffix = last
     if suffix == 0 or size == 0:
         raise RangeNotSatisfiable
     return ByteRange(max(0, size - suffix), size - 1)
+
+
+def _position(digits: str) -> int | None:
+    if not digits:
+        return None
+    value = decimal(digits)
+    return _BEYOND_ANY_FILE if value is None else value
 
 
 def content_disposition(filename: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
@@ -32,8 +33,10 @@ from filesapi.http.download import (
     supports_pathsend,
 )
 from filesapi.http.envelope import error_response, request_id
+from filesapi.http.guard import HttpOptions
 from filesapi.http.multipart import MultipartReader, parse_boundary
 from filesapi.models import FileRecord, Principal
+from filesapi.numbers import decimal
 from filesapi.service import FileService, StagedUpload
 
 __all__ = ["files_routes", "receive_upload"]
@@ -48,21 +51,23 @@ _TS_ARRAY_HINT = (
 
 
 async def _limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The body, refused past ``limit`` bytes or when the client goes quiet for ``body_timeout``."""
-    idle = http_options(request).body_timeout
+    """The body, refused past ``limit`` bytes, when the client goes quiet for ``body_timeout``, when
+    it falls below ``min_upload_rate`` (averaged since the upload began, after a grace period), or
+    when it passes ``upload_deadline``: a client sending a byte now and then holds a slot otherwise."""
+    options = http_options(request)
     stream = aiter(request.stream())
+    started = time.monotonic()
     total = 0
     try:
         while True:
+            wait, why = _allowed_wait(options, started, total)
             try:
-                async with asyncio.timeout(idle):  # a timer, not a task per chunk (as wait_for makes)
+                async with asyncio.timeout(wait):  # a timer, not a task per chunk (as wait_for makes)
                     chunk = await anext(stream)
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise RequestTimeout(
-                    f"The request body stalled: nothing arrived for {idle:g} seconds (after {total} bytes)."
-                ) from None
+                raise RequestTimeout(why) from None
             total += len(chunk)
             request.scope["state"]["bytes_in"] = total
             if total > limit:
@@ -78,11 +83,32 @@ async def _hashed(chunks: AsyncIterable[Chunk], digest: hashlib._Hash) -> AsyncI
         yield chunk
 
 
+def _allowed_wait(options: HttpOptions, started: float, total: int) -> tuple[float, str]:
+    """How long the next chunk may take to arrive, and what to say if it does not."""
+    elapsed = time.monotonic() - started
+    wait = options.body_timeout
+    why = f"The request body stalled: nothing arrived for {wait:g} seconds (after {total} bytes)."
+    if options.min_upload_rate:
+        slow = options.upload_rate_grace + total / options.min_upload_rate - elapsed
+        if slow < wait:
+            wait = max(slow, 0.0)
+            why = (
+                f"The upload is too slow: {total} bytes in {elapsed + wait:.0f} seconds, below this server's "
+                f"minimum of {options.min_upload_rate} bytes a second."
+            )
+    if options.upload_deadline:
+        late = options.upload_deadline - elapsed
+        if late < wait:
+            wait = max(late, 0.0)
+            why = f"The upload did not finish within this server's {options.upload_deadline:g}-second limit."
+    return wait, why
+
+
 def _form_reader(request: Request, service: FileService) -> MultipartReader:
     boundary = parse_boundary(request.headers.get("content-type"))
     limit = service.policy.max_file_size + _FORM_OVERHEAD
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    declared = decimal(request.headers.get("content-length") or "")
+    if declared is not None and declared > limit:
         raise service.too_large()
     return MultipartReader(_limited_body(request, limit), boundary)
 
@@ -264,7 +290,7 @@ async def download(request: Request) -> Response | BlobResponse:
     # Handing the file to the server by path is fastest, but then nothing checks its bytes on the
     # way out; with verify_downloads (the default) whole files stream through their checksum.
     if byte_range is None and not http_options(request).verify_downloads and supports_pathsend(request.scope):
-        path = service.content_path(record)
+        path = await service.content_path(record)
         if path is not None:
             return BlobResponse(status, headers, path=path)
     return BlobResponse(status, headers, chunks=await service.content(record, byte_range))

@@ -1,35 +1,82 @@
-"""Protection in front of the API: load shedding (529), per-key rate limits (429), header size.
+"""Protection in front of the API: the Host check, header size, load shedding (529), each client's
+share of the concurrency limit and its rate limit (429), and a deadline on every send.
 
-Requests to ``/v1/`` are counted while in flight; beyond ``max_concurrent_requests`` (per worker
-process) a request is answered at once with 529 ``overloaded_error`` and ``retry-after``, which the
-SDKs honour, instead of queueing until everything times out. With ``rate_limit_per_minute`` each API
-key gets a token bucket of that many requests per minute (per worker process); beyond it, 429
-``rate_limit_error`` with ``retry-after`` and ``retry-after-ms``.
+- Open mode answers only requests whose ``Host`` is a loopback name (or one ``--allowed-hosts``
+  names): a web page elsewhere that reaches a local server through DNS rebinding sends its own
+  host name, and gets 421.
+- Requests to ``/v1/`` are counted while in flight; beyond ``max_concurrent_requests`` (per worker
+  process: it protects the process) a request is answered at once with 529 ``overloaded_error`` and
+  ``retry-after``, which the SDKs honour, instead of queueing until everything times out.
+- No client may hold more than ``max_concurrent_per_key`` of those (default: a quarter), so one key
+  busy with slow uploads or stalled downloads leaves room for every other: beyond it, 429.
+- With ``rate_limit_per_minute`` each client gets a token bucket of that many requests per minute;
+  beyond it, 429 ``rate_limit_error`` with ``retry-after`` and ``retry-after-ms``.
+- A client is its API key, read exactly as authentication reads it (``x-api-key``, else the
+  ``Authorization: Bearer`` credential, whatever the scheme's case, extra headers ignored). Under
+  ``--auth open`` every key works, so a client there is its address instead.
+- A response body chunk the client does not take within ``send_timeout`` ends the response (a
+  reader that stopped reading would otherwise hold its slot forever).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from filesapi.auth import presented_key
 from filesapi.http.envelope import error_response
 
-__all__ = ["Guard", "HttpOptions"]
+__all__ = ["LOOPBACK_HOSTS", "Guard", "HttpOptions", "SendTimedOut", "host_name"]
+
+log = logging.getLogger("filesapi.http")
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
 
 
 @dataclass(frozen=True)
 class HttpOptions:
-    """How the HTTP layer protects itself and serves downloads (``filesapi serve`` flags)."""
+    """How the HTTP layer protects itself and serves downloads (``filesapi serve`` flags).
+
+    ``max_concurrent_per_key`` None: a quarter of ``max_concurrent_requests``. ``allowed_hosts``
+    None: any Host. ``min_upload_rate`` (bytes a second, averaged over the whole upload after its
+    first ``upload_rate_grace`` seconds) and ``upload_deadline`` (seconds) end uploads that crawl."""
 
     verify_downloads: bool = True
     body_timeout: float = 60.0
+    min_upload_rate: int = 1000
+    upload_rate_grace: float = 10.0
+    upload_deadline: float | None = None
+    send_timeout: float | None = 60.0
     max_header_bytes: int = 32 * 1024
     max_concurrent_requests: int = 512
+    max_concurrent_per_key: int | None = None
     rate_limit_per_minute: int | None = None
+    limit_by_address: bool = False
+    allowed_hosts: frozenset[str] | None = None
+
+    @property
+    def per_key_limit(self) -> int:
+        if self.max_concurrent_per_key is not None:
+            return self.max_concurrent_per_key
+        return max(1, self.max_concurrent_requests // 4) if self.max_concurrent_requests else 0
+
+
+class SendTimedOut(Exception):
+    """The client did not take a response chunk within the send timeout."""
+
+
+def host_name(host: str) -> str:
+    """A Host header without its port: ``localhost:8000`` -> ``localhost``, ``[::1]:80`` -> ``[::1]``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[: host.find("]") + 1] if "]" in host else host
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 class _Bucket:
@@ -40,32 +87,47 @@ class _Bucket:
         self.stamp = stamp
 
 
+def _first_headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in names and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
 class Guard:
     def __init__(self, app: ASGIApp, options: HttpOptions) -> None:
         self.app = app
         self.options = options
         self.in_flight = 0
+        self._in_flight_by_client: dict[bytes, int] = {}
         self._buckets: dict[bytes, _Bucket] = {}
         self._last_prune = time.monotonic()
 
-    def _key(self, scope: Scope) -> bytes | None:
-        for name, value in scope["headers"]:
-            if name == b"x-api-key" or (name == b"authorization" and value[:7].lower() == b"bearer "):
-                # Buckets are keyed by a digest, so the table never holds a key.
-                return hashlib.blake2b(value, digest_size=16).digest()
-        return None
+    def _client(self, scope: Scope) -> bytes | None:
+        """Who the limits count this request against; a digest, so the tables never hold a key."""
+        if self.options.limit_by_address:
+            client = scope.get("client")
+            return b"addr:" + (client[0] if client else "unknown").encode()
+        headers = _first_headers(scope, (b"x-api-key", b"authorization"))
+        key = presented_key(headers.get(b"x-api-key"), headers.get(b"authorization"))
+        return (
+            None
+            if key is None
+            else hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+        )
 
-    def _wait_seconds(self, key: bytes) -> float:
+    def _wait_seconds(self, client: bytes) -> float:
         """0 when the request may go now (and takes a token), else the seconds until it may."""
         rate = self.options.rate_limit_per_minute
         assert rate is not None
         now = time.monotonic()
-        bucket = self._buckets.get(key)
+        bucket = self._buckets.get(client)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(float(rate), now)
+            bucket = self._buckets[client] = _Bucket(float(rate), now)
         bucket.tokens = min(float(rate), bucket.tokens + (now - bucket.stamp) * rate / 60)
         bucket.stamp = now
-        if now - self._last_prune > 60:  # forget keys that have been quiet long enough to be full
+        if now - self._last_prune > 60:  # forget clients that have been quiet long enough to be full
             self._buckets = {k: b for k, b in self._buckets.items() if now - b.stamp < 60}
             self._last_prune = now
         if bucket.tokens >= 1:
@@ -73,44 +135,87 @@ class Guard:
             return 0.0
         return (1 - bucket.tokens) * 60 / rate
 
+    def _refusal(self, scope: Scope, client: bytes | None) -> tuple[int, str, str, dict[str, str]] | None:
+        """Why this request may not go on (status, type, message, headers), or None."""
+        options = self.options
+        header_bytes = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if header_bytes > options.max_header_bytes:
+            most = options.max_header_bytes
+            message = f"The request headers are {header_bytes} bytes; at most {most} are allowed."
+            return 431, "invalid_request_error", message, {}
+        limit = options.max_concurrent_requests
+        if limit and self.in_flight >= limit:
+            retry = {"retry-after": "1", "x-should-retry": "true"}
+            return 529, "overloaded_error", "The server is overloaded; retry shortly.", retry
+        share = options.per_key_limit
+        if client is not None and share and self._in_flight_by_client.get(client, 0) >= share:
+            who = "address" if options.limit_by_address else "key"
+            message = (
+                f"This {who} already has {share} requests in flight, the most one {who} may have at once; "
+                "retry when one of them has finished."
+            )
+            return 429, "rate_limit_error", message, {"retry-after": "1", "retry-after-ms": "1000"}
+        if options.rate_limit_per_minute and client is not None:
+            wait = self._wait_seconds(client)
+            if wait:
+                message = f"Over this key's rate limit of {options.rate_limit_per_minute} requests a minute."
+                headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
+                return 429, "rate_limit_error", message, headers
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = scope.get("state", {}).get("request_id", "req_unknown")
-        header_bytes = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
-        if header_bytes > self.options.max_header_bytes:
-            allowed = self.options.max_header_bytes
-            message = f"The request headers are {header_bytes} bytes; at most {allowed} are allowed."
-            await error_response(431, "invalid_request_error", message, request_id)(scope, receive, send)
-            return
-        limit = self.options.max_concurrent_requests
-        if limit and self.in_flight >= limit:
-            await error_response(
-                529,
-                "overloaded_error",
-                "The server is overloaded; retry shortly.",
-                request_id,
-                headers={"retry-after": "1", "x-should-retry": "true"},
-            )(scope, receive, send)
-            return
-        if self.options.rate_limit_per_minute:
-            key = self._key(scope)
-            wait = self._wait_seconds(key) if key is not None else 0.0
-            if wait:
-                await error_response(
-                    429,
-                    "rate_limit_error",
-                    f"Over this key's rate limit of {self.options.rate_limit_per_minute} requests a minute.",
-                    request_id,
-                    headers={
-                        "retry-after": str(math.ceil(wait)),
-                        "retry-after-ms": str(math.ceil(wait * 1000)),
-                    },
-                )(scope, receive, send)
+        allowed = self.options.allowed_hosts
+        if allowed is not None:
+            host = _first_headers(scope, (b"host",)).get(b"host")
+            if host is not None and host_name(host) not in allowed:
+                message = (
+                    f"This server answers for {', '.join(sorted(allowed))} only, not for Host {host[:100]!r} "
+                    "(--auth open trusts local callers only; name other hosts with --allowed-hosts)."
+                )
+                await error_response(421, "invalid_request_error", message, request_id)(scope, receive, send)
                 return
-        self.in_flight += 1
-        try:
+        if not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
+            return
+        client = self._client(scope)
+        refusal = self._refusal(scope, client)
+        if refusal is not None:
+            status, error_type, message, headers = refusal
+            await error_response(status, error_type, message, request_id, headers=headers)(
+                scope, receive, send
+            )
+            return
+        self.in_flight += 1
+        if client is not None:
+            self._in_flight_by_client[client] = self._in_flight_by_client.get(client, 0) + 1
+        try:
+            await self.app(scope, receive, self._timed(send))
         finally:
             self.in_flight -= 1
+            if client is not None:
+                left = self._in_flight_by_client[client] - 1
+                if left:
+                    self._in_flight_by_client[client] = left
+                else:
+                    del self._in_flight_by_client[client]
+
+    def _timed(self, send: Send) -> Send:
+        timeout = self.options.send_timeout
+        if not timeout:
+            return send
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            try:
+                async with asyncio.timeout(timeout):
+                    await send(message)
+            except TimeoutError:
+                raise SendTimedOut(f"the client took no response bytes for {timeout:g} seconds") from None
+
+        return timed_send
