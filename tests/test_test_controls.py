@@ -4,6 +4,7 @@ one rule set and one clock shared by every worker of a --workers 2 server."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -262,3 +263,27 @@ def test_workers_share_rules_clock_and_journal(server_factory: Any) -> None:
     assert {e["worker"] for e in retrieves if e["status"] == 529} == {e["worker"] for e in retrieves}
     clocks = journal(server, operation="admin", method="GET", limit=1000)
     assert len({e["worker"] for e in clocks}) >= 1
+
+
+def test_cli_faults_and_requests(server: LiveServer) -> None:
+    from click.testing import CliRunner
+
+    from filesapi.cli import main
+
+    runner = CliRunner()
+    where = ["--base-url", server.base_url, "--api-key", "test-key"]
+    added = runner.invoke(main, ["faults", "add", "operation=list", "status=503", "times=1", *where])
+    assert added.exit_code == 0, added.output
+    rule = json.loads(added.output)
+    assert (rule["status"], rule["times"], rule["retry_after_seconds"]) == (503, 1, 1)
+    typo = runner.invoke(main, ["faults", "add", "operation=list", "stauts=503", *where])
+    assert typo.exit_code != 0 and "stauts" in typo.output
+    listed = runner.invoke(main, ["faults", "ls", *where])
+    assert rule["id"] in listed.output and "status=503" in listed.output and "1 left" in listed.output
+    assert httpx.get(server.base_url + "/v1/files", headers=HEADERS).status_code == 503
+    table = runner.invoke(main, ["requests", "--operation", "list", *where])
+    assert table.exit_code == 0 and " 503 GET" in table.output and rule["id"] in table.output
+    as_json = runner.invoke(main, ["requests", "--operation", "list", "--json", *where])
+    assert [json.loads(line)["status"] for line in as_json.output.splitlines()] == [503]
+    assert runner.invoke(main, ["faults", "clear", *where]).exit_code == 0
+    assert json.loads(runner.invoke(main, ["faults", "ls", "--json", *where]).output or "null") is None
