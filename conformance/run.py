@@ -148,10 +148,12 @@ class Row:
     error: str | None = None  # the row could not run at all
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    tag: str = ""  # "newest": a --newest row (the registry's newest release, staged by newest.py)
 
     @property
     def key(self) -> str:
-        return f"{self.sdk}-{self.version}-{self.dialect}"
+        base = f"{self.sdk}-{self.version}-{self.dialect}"
+        return f"{base}~{self.tag}" if self.tag else base
 
 
 @dataclass
@@ -305,11 +307,11 @@ def install_go() -> None:
     must(["go", "build", "-o", "bin/", "./beta_v1", "./ga_v2"], "go build", cwd=where, env=env)
 
 
-def install_java(project: str) -> Path:
-    """The classpath file of java/<project>; compiles Flow.java into target/classes."""
+def install_java(project: str, where: Path | None = None) -> Path:
+    """The classpath file of java/<project> (or of ``where``); compiles Flow.java into target/classes."""
     need_tool("mvn", "install Maven 3.6+ (e.g. apt-get install maven)")
     need_tool("javac", "install a JDK 17+ (e.g. apt-get install openjdk-17-jdk-headless)")
-    where = HERE / "java" / project
+    where = where or HERE / "java" / project
     classpath = where / "target" / "classpath.txt"
     pom = where / "pom.xml"
     fresh = (
@@ -487,9 +489,10 @@ def run_program(row: Row, ctx: Context, cmd: list[str], cwd: Path, auth: str) ->
             row.cells[op] = Cell("fail", f"not reported: the program exited {code}: {stderr[-800:]}")
 
 
-def python_row(version: str, dialect: str, pythons: dict[str, str]) -> Row:
+def python_row(version: str, dialect: str, pythons: dict[str, str], python_key: str = "") -> Row:
     def run(row: Row, ctx: Context) -> None:
-        run_program(row, ctx, [pythons[version], str(HERE / "python" / "flow.py"), dialect], ROOT, "open")
+        python = pythons[python_key or version]
+        run_program(row, ctx, [python, str(HERE / "python" / "flow.py"), dialect], ROOT, "open")
 
     expected = [*GA_OPS] if dialect == "ga" else [*BASE_OPS]
     return Row(
@@ -504,9 +507,9 @@ def python_row(version: str, dialect: str, pythons: dict[str, str]) -> Row:
     )
 
 
-def typescript_row(alias: str, version: str, dialect: str) -> Row:
+def typescript_row(alias: str, version: str, dialect: str, where: Path = HERE / "typescript") -> Row:
     def run(row: Row, ctx: Context) -> None:
-        run_program(row, ctx, ["node", "flow.mjs", alias, dialect], HERE / "typescript", "keys")
+        run_program(row, ctx, ["node", "flow.mjs", alias, dialect], where, "keys")
 
     expected = GA_OPS if dialect == "ga" else BASE_OPS
     return Row(
@@ -521,9 +524,9 @@ def typescript_row(alias: str, version: str, dialect: str) -> Row:
     )
 
 
-def go_row(program: str, version: str, dialect: str) -> Row:
+def go_row(program: str, version: str, dialect: str, where: Path = HERE / "go") -> Row:
     def run(row: Row, ctx: Context) -> None:
-        run_program(row, ctx, [str(HERE / "go" / "bin" / program)], HERE / "go", "keys")
+        run_program(row, ctx, [str(where / "bin" / program)], where, "keys")
 
     expected = GA_OPS if dialect == "ga" else BASE_OPS
     return Row(
@@ -538,12 +541,12 @@ def go_row(program: str, version: str, dialect: str) -> Row:
     )
 
 
-def java_row(project: str, version: str) -> Row:
+def java_row(project: str, version: str, where: Path | None = None) -> Row:
     def run(row: Row, ctx: Context) -> None:
-        where = HERE / "java" / project
-        classpath = (where / "target" / "classpath.txt").read_text().strip()
-        cp = os.pathsep.join([str(where / "target" / "classes"), classpath])
-        run_program(row, ctx, ["java", "-cp", cp, "Flow"], where, "keys")
+        base = where or HERE / "java" / project
+        classpath = (base / "target" / "classpath.txt").read_text().strip()
+        cp = os.pathsep.join([str(base / "target" / "classes"), classpath])
+        run_program(row, ctx, ["java", "-cp", cp, "Flow"], base, "keys")
 
     expected = GA_OPS if project == "ga" else BASE_OPS
     return Row(
@@ -678,7 +681,7 @@ TERM = {"pass": "ok", "fail": "FAIL", "known": "known", "stale": "STALE"}
 
 
 def row_label(row: Row) -> tuple[str, str, str]:
-    return row.sdk, row.version, row.dialect
+    return row.sdk, row.version, f"{row.dialect} ({row.tag})" if row.tag else row.dialect
 
 
 def used_columns(rows: list[Row]) -> list[tuple[str, str, str]]:
@@ -770,6 +773,7 @@ def markdown(rows: list[Row], issues: list[dict[str, Any]], tools: dict[str, str
             out.append("")
         out += ["**Workaround.** " + " ".join(issue["workaround"].split()), ""]
 
+    out += [(HERE / "sdk_changes.md").read_text().strip(), ""]
     out += ["## Rows", "", "| row | produced by | SDK as reported by the program |", "|---|---|---|"]
     for row in rows:
         reported = row.extra.get("sdk_line", "") if row.kind == "program" else "(wire replay)"
@@ -832,6 +836,90 @@ def plan(pythons: dict[str, str], *, replays: bool = True) -> list[Row]:
     return rows
 
 
+def plan_newest(pythons: dict[str, str]) -> tuple[list[Row], dict[str, Callable[[], object]]]:
+    """--newest: the rows of each registry's newest release and the setups that stage them."""
+    import newest
+
+    go_env = {**clean_env(), "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local"}
+    queries: dict[str, Callable[[], str]] = {
+        "python": lambda: newest.newest_python(must, SERVER_PYTHON),
+        "typescript": lambda: newest.newest_typescript(must),
+        "go": lambda: newest.newest_go(must, go_env),
+        "java": newest.newest_java,
+    }
+    versions: dict[str, str] = {}
+    rows: list[Row] = []
+    for sdk, query in queries.items():
+        try:
+            versions[sdk] = query()
+            log(f"==> newest {sdk} release: {versions[sdk]}")
+        except (SetupError, OSError, AssertionError, IndexError) as exc:
+            row = Row(sdk, "0.0.0", "ga", f"the {sdk} registry", "program", tag="newest")
+            row.error = f"asking the registry for the newest {sdk} SDK failed: {exc}"
+            rows.append(row)
+    if "python" in versions:
+        for dialect in ("ga", "beta"):
+            rows.append(python_row(versions["python"], dialect, pythons, python_key="newest"))
+    if "typescript" in versions:
+        ts_dir = newest.STAGE / "typescript"
+        for dialect in ("beta", "ga"):
+            rows.append(
+                typescript_row(f"sdk-{versions['typescript']}", versions["typescript"], dialect, ts_dir)
+            )
+    if "go" in versions:
+        rows.append(go_row("ga_v2", versions["go"], "ga", newest.STAGE / "go"))
+    if "java" in versions:
+        rows.append(java_row("ga", versions["java"], newest.STAGE / "java" / "ga"))
+    for row in rows:
+        row.tag = "newest"
+        if row.run is not None:
+            row.extra["setup"] = f"newest-{row.sdk}"
+            row.source = f"{row.source} (staged under conformance/.newest)"
+
+    def setup_java() -> None:
+        install_java("ga", newest.stage_java(versions["java"]))
+
+    setups: dict[str, Callable[[], object]] = {
+        "newest-python": lambda: pythons.update(
+            newest=newest.stage_python(must, SERVER_PYTHON, versions["python"])
+        ),
+        "newest-typescript": lambda: newest.stage_typescript(must, versions["typescript"]),
+        "newest-go": lambda: newest.stage_go(must, versions["go"], go_env),
+        "newest-java": setup_java,
+    }
+    return rows, setups
+
+
+def drift_report(rows: list[Row]) -> str:
+    """What the --newest rows do differently from the pinned rows of the same SDK and dialect."""
+    lines = ["", "drift: the registries' newest releases against the pinned newest rows"]
+    pinned = [row for row in rows if not row.tag and row.kind == "program"]
+    for row in (r for r in rows if r.tag == "newest"):
+        if row.error:
+            lines.append(f"  {row.sdk} {row.dialect}: did not run: {row.error[:600]}")
+            continue
+        same = [r for r in pinned if r.sdk == row.sdk and r.dialect == row.dialect]
+        if not same:
+            lines.append(f"  {row.key}: no pinned row to compare with")
+            continue
+        base = max(same, key=lambda r: [int(p) for p in r.version.split(".")])
+        head = f"  {row.sdk} {row.dialect}: pinned {base.version}, registry newest {row.version}"
+        head += " (the pin is current)" if base.version == row.version else " (the pin is behind)"
+        diffs = []
+        for op in OP_NAMES:
+            a, b = base.cells.get(op), row.cells.get(op)
+            if a is None and b is None:
+                continue
+            was, now = (a.status if a else "-"), (b.status if b else "-")
+            if was != now:
+                diffs.append(f"    {op}: pinned {was} -> newest {now}: {(b.detail if b else '')[:400]}")
+        if base.error:
+            diffs.append(f"    the pinned row did not run: {base.error[:300]}")
+        lines.append(head + (": no differences" if not diffs else ""))
+        lines += diffs
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -851,6 +939,12 @@ def main(argv: list[str]) -> int:
         "folder of their own instead of --memory. E.g. --server-arg=--blob-url=s3://bucket/p?endpoint=URL"
         "&download_redirect=60 (credentials: AWS_* from the environment)",
     )
+    parser.add_argument(
+        "--newest",
+        action="store_true",
+        help="also ask each registry for its newest SDK release, stage it under conformance/.newest (the "
+        "pins stay as they are), run its rows and print what differs from the pinned rows (no docs written)",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     timings: dict[str, float] = {}
@@ -860,11 +954,15 @@ def main(argv: list[str]) -> int:
 
     pythons: dict[str, str] = {}
     planned = plan(pythons, replays=not args.no_replays)
+    newest_setups: dict[str, Callable[[], object]] = {}
+    if args.newest:
+        newest_rows, newest_setups = plan_newest(pythons)
+        planned += newest_rows
     rows = [row for row in planned if selected(row.key)]
     replays = [row for row in rows if row.kind == "replay"]
     setup_rows: dict[str, list[Row]] = {}
     for row in rows:
-        if row.kind == "program":
+        if row.kind == "program" and "setup" in row.extra:
             setup_rows.setdefault(row.extra["setup"], []).append(row)
 
     setups = {
@@ -873,6 +971,7 @@ def main(argv: list[str]) -> int:
         "go": install_go,
         "java-beta": lambda: install_java("beta"),
         "java-ga": lambda: install_java("ga"),
+        **newest_setups,
     }
 
     with tempfile.TemporaryDirectory(prefix="filesapi-conformance-") as tmp:
@@ -934,7 +1033,9 @@ def main(argv: list[str]) -> int:
                 future.result()
         timings["programs (wall)"] = time.monotonic() - t0
 
-    rows.sort(key=lambda r: (SDK_ORDER.index(r.sdk), [int(p) for p in r.version.split(".")], r.dialect))
+    rows.sort(
+        key=lambda r: (SDK_ORDER.index(r.sdk), r.tag, [int(p) for p in r.version.split(".")], r.dialect)
+    )
     issues = apply_known_issues(rows)
     timings["total"] = time.monotonic() - started
 
@@ -962,7 +1063,9 @@ def main(argv: list[str]) -> int:
         f"{len(errored)} rows did not run; " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
     )
 
-    out = args.out or (DOCS if not args.only and not args.no_replays else None)
+    if args.newest:
+        print(drift_report(rows))
+    out = args.out or (DOCS if not args.only and not args.no_replays and not args.newest else None)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(markdown(rows, issues, tool_versions()))

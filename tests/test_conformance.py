@@ -134,3 +134,40 @@ def test_runner_exit_status_and_matrix(conformance: dict[str, Any]) -> None:
     assert "conformance:" in conformance["matrix"]
     assert (ROOT / "docs" / "compatibility.md").exists()
     assert conformance["exit_code"] == 0, conformance["matrix"][-5000:]
+
+
+def _load_newest() -> Any:
+    spec = importlib.util.spec_from_file_location("conformance_newest", RUNNER.parent / "newest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_newest_picks_the_highest_stable_release() -> None:
+    """--newest reads registry listings in any order and never picks a pre-release."""
+    newest = _load_newest()
+    listing = ["2.9.0", "2.16.0", "2.10.1", "3.0.0-beta.1", "v2.17.0-rc1", "1.99.0"]
+    assert newest._stable(listing)[-1] == "2.16.0"
+    assert newest._stable(["v2.9.0", "v2.17.0", "v2.13.0"])[-1] == "v2.17.0"
+
+
+def test_drift_report_names_each_difference_from_the_pinned_row() -> None:
+    runner = sys.modules.get("conformance_run") or _load_runner()
+    pinned = runner.Row("go", "2.17.0", "ga", "pinned", "program")
+    pinned.cells = {"upload_bytes": runner.Cell("pass", ""), "list_ids": runner.Cell("pass", "")}
+    same = runner.Row("java", "3.16.0", "ga", "pinned", "program")
+    same.cells = {"upload_bytes": runner.Cell("pass", "")}
+    newer = runner.Row("go", "2.18.0", "ga", "staged", "program", tag="newest")
+    newer.cells = {"upload_bytes": runner.Cell("pass", ""), "list_ids": runner.Cell("fail", "ids lost")}
+    current = runner.Row("java", "3.16.0", "ga", "staged", "program", tag="newest")
+    current.cells = {"upload_bytes": runner.Cell("pass", "")}
+    broken = runner.Row("typescript", "0.0.0", "ga", "npm", "program", tag="newest")
+    broken.error = "asking the registry failed"
+    report = runner.drift_report([pinned, same, newer, current, broken])
+    assert "go ga: pinned 2.17.0, registry newest 2.18.0 (the pin is behind)" in report
+    assert "list_ids: pinned pass -> newest fail: ids lost" in report
+    assert "upload_bytes" not in report
+    assert "java ga: pinned 3.16.0, registry newest 3.16.0 (the pin is current): no differences" in report
+    assert "typescript ga: did not run: asking the registry failed" in report
+    assert newer.key == "go-2.18.0-ga~newest" and pinned.key == "go-2.17.0-ga"

@@ -155,7 +155,7 @@ def test_flow_program(
 
 def test_newest_sdk_version_is_the_pinned_one() -> None:
     print(f"newest SDK in this venv: anthropic {anthropic.__version__}")
-    assert anthropic.__version__ == "2.12.0"
+    assert anthropic.__version__ == "2.16.0"
 
 
 # -- direct tests with the newest SDK

@@ -1,6 +1,6 @@
 // The conformance flow for the official TypeScript SDK (@anthropic-ai/sdk), any pinned version.
 //
-//   node flow.mjs <package> <dialect>      e.g. node flow.mjs sdk-1.12.0 ga
+//   node flow.mjs <package> <dialect>      e.g. node flow.mjs sdk-1.16.0 ga
 //
 // <package> is one of the aliases in package.json (each a pinned @anthropic-ai/sdk version);
 // <dialect> is `ga` (client.files) or `beta` (client.beta.files). The server comes from
