@@ -5,7 +5,11 @@ one rule set and one clock shared by every worker of a --workers 2 server."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -287,3 +291,41 @@ def test_cli_faults_and_requests(server: LiveServer) -> None:
     assert [json.loads(line)["status"] for line in as_json.output.splitlines()] == [503]
     assert runner.invoke(main, ["faults", "clear", *where]).exit_code == 0
     assert json.loads(runner.invoke(main, ["faults", "ls", "--json", *where]).output or "null") is None
+
+
+TYPESCRIPT = Path(__file__).resolve().parent.parent / "conformance" / "typescript"
+
+
+def test_typescript_sdk_against_the_test_controls(server: LiveServer) -> None:
+    """conformance/typescript/controls.mjs with the pinned @anthropic-ai/sdk 1.16.0 (installed by
+    `npm ci` there, as conformance/run.py does)."""
+    if shutil.which("node") is None or not (TYPESCRIPT / "node_modules" / "sdk-1.16.0").exists():
+        pytest.skip("needs node and `npm ci` in conformance/typescript")
+    run = subprocess.run(
+        ["node", "controls.mjs", "sdk-1.16.0"],
+        cwd=TYPESCRIPT,
+        env={**os.environ, "FILESAPI_BASE_URL": server.base_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    results = {
+        line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
+        for line in run.stdout.splitlines()
+        if line.startswith("RESULT ")
+    }
+    assert results["retries"] == [[529, "js", 0], [529, "js", 1], [200, "js", 2]]
+    assert [results[f"typed_{s}"]["raised"] for s in (529, 429, 503)] == [
+        "OverloadedError",
+        "RateLimitError",
+        "ServiceUnavailableError",
+    ]
+    # The TypeScript SDK hands the download's body over as a stream: the short body surfaces
+    # when it is read, as undici's TypeError "terminated" (cause: "other side closed").
+    assert (
+        results["truncated"]["raised"] == "TypeError" and results["truncated"]["cause"] == "other side closed"
+    )
+    assert results["disconnect"]["raised"] == "APIConnectionError"
+    assert results["timeout"]["raised"] == "APIConnectionTimeoutError"
