@@ -100,6 +100,9 @@ class JournalQuery:
     since_us: int | None = None
 
 
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 class UnknownCursor(ValueError):
     pass
 
@@ -134,31 +137,44 @@ class Journal:
         pending, self._pending = self._pending, []
         if not pending:
             return
+        counts: dict[str, int] = {}
+        for entry in pending:
+            if entry.get("workspace") is not None:
+                counts[entry["workspace"]] = counts.get(entry["workspace"], 0) + 1
+        rows = [
+            [
+                None,
+                entry["started_us"],
+                entry["request_id"],
+                entry["method"],
+                entry["operation"],
+                entry["status"] or 0,
+                entry.get("workspace"),
+                entry.get("workspace_id"),
+                _dumps(entry),
+            ]
+            for entry in pending
+        ]
         with self.shared.transaction() as db:
-            for entry in pending:
-                workspace = entry.get("workspace")
-                seq = None
+            # One counter update per workspace per batch, then the batch's numbers are handed out.
+            next_seq: dict[str, int] = {}
+            for workspace, count in counts.items():
+                last = db.execute(
+                    "INSERT INTO journal_seqs VALUES (?, ?) ON CONFLICT(workspace) "
+                    "DO UPDATE SET last = last + excluded.last RETURNING last",
+                    (workspace, count),
+                ).fetchone()[0]
+                next_seq[workspace] = int(last) - count + 1
+            for row in rows:
+                workspace = row[6]
                 if workspace is not None:
-                    seq = db.execute(
-                        "INSERT INTO journal_seqs VALUES (?, 1) ON CONFLICT(workspace) "
-                        "DO UPDATE SET last = last + 1 RETURNING last",
-                        (workspace,),
-                    ).fetchone()[0]
-                db.execute(
-                    "INSERT INTO journal (ws_seq, started_us, request_id, method, operation, status, "
-                    "workspace, workspace_id, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        seq,
-                        entry["started_us"],
-                        entry["request_id"],
-                        entry["method"],
-                        entry["operation"],
-                        entry["status"] or 0,
-                        workspace,
-                        entry.get("workspace_id"),
-                        json.dumps(entry, separators=(",", ":")),
-                    ),
-                )
+                    row[0] = next_seq[str(workspace)]
+                    next_seq[str(workspace)] += 1
+            db.executemany(
+                "INSERT INTO journal (ws_seq, started_us, request_id, method, operation, status, "
+                "workspace, workspace_id, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             self._since_trim += len(pending)
             if self._since_trim >= _TRIM_EVERY:
                 self._since_trim = 0

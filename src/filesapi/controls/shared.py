@@ -40,8 +40,7 @@ CREATE TABLE IF NOT EXISTS journal (
     workspace_id TEXT,
     entry TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS journal_started ON journal (started_us, id);
-CREATE INDEX IF NOT EXISTS journal_request ON journal (request_id);
+
 CREATE INDEX IF NOT EXISTS journal_workspace ON journal (workspace, ws_seq);
 CREATE TABLE IF NOT EXISTS journal_seqs (workspace TEXT PRIMARY KEY, last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS faults (
