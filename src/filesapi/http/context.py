@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from filesapi.controls.journal import Journal, operation_of, redact_key, sdk_of_headers
 from filesapi.controls.shared import SharedState
-from filesapi.http.dialect import format_time, is_beta
+from filesapi.http.dialect import is_beta
 from filesapi.http.envelope import error_response
 from filesapi.http.guard import SendTimedOut
 from filesapi.http.observe import Observer
@@ -161,7 +161,6 @@ class RequestContext:
             self.journal.append(
                 {
                     "request_id": request_id,
-                    "started_at": format_time(started_us),
                     "started_us": started_us,
                     "duration_ms": round(duration_ms, 3),
                     "method": method,

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from filesapi.controls.journal import Journal, JournalQuery, UnknownCursor
 from filesapi.errors import InvalidRequest
 from filesapi.http.calls import authorize_admin, by_method, json_response, query_int, query_one
+from filesapi.http.dialect import format_time
 
 __all__ = ["journal_routes"]
 
@@ -72,6 +73,10 @@ async def list_requests(request: Request) -> Response:
         entries, has_more = await asyncio.to_thread(journal.entries, query)
     except UnknownCursor:
         raise InvalidRequest(f"before: no request {query.before!r} in the journal.") from None
+    # started_at is written out here, not on the hot path that records the entry.
+    entries = [
+        {"request_id": e["request_id"], "started_at": format_time(e["started_us"]), **e} for e in entries
+    ]
     return json_response(
         {"data": entries, "has_more": has_more, "last_id": entries[-1]["request_id"] if entries else None}
     )
