@@ -13,6 +13,11 @@ need=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The container tests (tests/test_container.py): podman (no Docker engine here), runc (crun refuses
+# cgroup v1) and mmdebstrap (the base images, as no image registry answers).
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]} (apt)" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -28,6 +33,16 @@ if [ ! -x "$OLD_SDK/bin/python" ] || ! "$OLD_SDK/bin/python" -c 'import anthropi
   "$OLD_SDK/bin/python" -m pip install --quiet anthropic==1.1.0
 fi
 export FILESAPI_OLD_SDK_PYTHON="$ROOT/$OLD_SDK/bin/python"
+
+# The gateway tests' third-party Messages mock (aimock) and the TypeScript SDK, from npm's lock
+# files (tests/gateway_node, conformance/typescript); the tests run the same `npm ci` themselves
+# when a lock file changed.
+if command -v npm >/dev/null 2>&1; then
+  for dir in tests/gateway_node conformance/typescript; do
+    [ -f "$dir/node_modules/.conformance-lock-sha256" ] || (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error \
+      && sha256sum package-lock.json | cut -d' ' -f1 | tr -d '\n' >node_modules/.conformance-lock-sha256)
+  done
+fi
 
 echo "==> ruff" >&2
 .venv/bin/ruff check src tests bench conformance

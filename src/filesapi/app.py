@@ -21,6 +21,7 @@ from filesapi.controls.journal import Journal
 from filesapi.controls.shared import RUNTIME_DIR_ENV, SharedState
 from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
+from filesapi.gateway import Gateway, GatewayConfig
 from filesapi.http.context import RequestContext
 from filesapi.http.controls import FaultLayer
 from filesapi.http.guard import Guard, HttpOptions
@@ -88,14 +89,16 @@ def build_app(
     settings: Settings | None = None,
     console: bool = True,
     options: HttpOptions | None = None,
+    gateway: GatewayConfig | None = None,
     test_controls: bool = False,
     runtime_dir: str | None = None,
     workers: int = 1,
 ) -> ASGIApp:
     """The ASGI app. With ``state`` the caller owns the backends (tests); with ``settings`` the app
-    opens them in its lifespan. ``console``: serve the web console at /console. ``test_controls``:
-    fault rules and the movable clock. ``runtime_dir``: the state shared with the server's other
-    worker processes (the journal, rules, clock); without one the app makes its own."""
+    opens them in its lifespan. ``console``: serve the web console at /console. ``gateway``: the
+    Messages gateway's upstream (off by default). ``test_controls``: fault rules and the movable
+    clock. ``runtime_dir``: the state shared with the server's other worker processes (the journal,
+    rules, clock); without one the app makes its own."""
     options = options or HttpOptions()
     shared = SharedState(runtime_dir)
     journal = Journal(shared, workers=workers)
@@ -110,6 +113,7 @@ def build_app(
             try:
                 yield
             finally:
+                await app.state.gateway.close()
                 journal.flush()
             return
         assert settings is not None
@@ -120,6 +124,7 @@ def build_app(
                 yield
             finally:
                 sweeper.cancel()
+                await app.state.gateway.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
                 journal.flush()
@@ -139,6 +144,7 @@ def build_app(
     app.state.shared = shared
     app.state.journal = journal
     app.state.test_controls = test_controls
+    app.state.gateway = Gateway(gateway or GatewayConfig(), app.state.observer.registry)
     if state is not None:
         app.state.filesapi = state
     inner: ASGIApp = Guard(app, options)
@@ -161,10 +167,17 @@ def create_app(settings: Settings) -> ASGIApp:
         limit_by_address=settings.auth == "open",
         allowed_hosts=settings.effective_allowed_hosts,
     )
+    gateway = GatewayConfig(
+        upstream=settings.upstream,
+        upstream_key=settings.upstream_key,
+        max_request=settings.upstream_max_request,
+        timeout=settings.upstream_timeout,
+    )
     return build_app(
         settings=settings,
         console=settings.console,
         options=options,
+        gateway=gateway,
         test_controls=settings.test_controls,
         runtime_dir=os.environ.get(RUNTIME_DIR_ENV),
         workers=settings.workers,

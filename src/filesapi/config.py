@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 __all__ = ["DEFAULT_INLINE_MAX_SIZE", "ENV_PREFIX", "Settings", "format_size", "parse_size"]
@@ -65,6 +65,10 @@ class Settings:
     upload_deadline: float = 0.0
     send_timeout: float = 60.0
     allowed_hosts: str = ""
+    upstream: str | None = None
+    upstream_key: str | None = field(default=None, repr=False)
+    upstream_max_request: int = 32_000_000
+    upstream_timeout: float = 600.0
     test_controls: bool = False
 
     def __post_init__(self) -> None:
@@ -72,6 +76,8 @@ class Settings:
             raise ValueError(f"auth must be open or keys, not {self.auth!r}")
         if self.profile not in ("default", "hosted"):
             raise ValueError(f"profile must be default or hosted, not {self.profile!r}")
+        if self.upstream not in (None, "mock") and not re.match(r"https?://", self.upstream or ""):
+            raise ValueError(f"--upstream must be an http(s):// URL or mock, not {str(self.upstream)[:80]!r}")
         if self.memory and self.workers != 1:
             raise ValueError("--memory keeps everything in one process: use --workers 1")
 
@@ -132,7 +138,13 @@ class Settings:
             if raw is None or raw == "":
                 continue
             default = getattr(settings, f.name)
-            if f.name in ("max_file_size", "workspace_quota", "inline_max_size", "min_upload_rate"):
+            if f.name in (
+                "max_file_size",
+                "workspace_quota",
+                "inline_max_size",
+                "min_upload_rate",
+                "upstream_max_request",
+            ):
                 changes[f.name] = parse_size(raw)
             elif f.name == "max_concurrent_per_key":
                 changes[f.name] = int(raw)

@@ -325,10 +325,16 @@ class FileService:
 
     async def downloadable(self, principal: Principal, file_id: str) -> FileRecord:
         """The file, if its content may be downloaded now."""
+        return await self.readable(principal, file_id, download=True)
+
+    async def readable(self, principal: Principal, file_id: str, *, download: bool = False) -> FileRecord:
+        """The file, if its content may be read now: not expired, not quarantined, and (for a
+        ``download``) downloadable. The Messages gateway reads files that are not downloadable too,
+        as the hosted service lets a model read every file of the workspace."""
         record = await self.get(principal, file_id)
         if record.is_expired(self.clock.now_us()):
             raise FileExpired(record.id)
-        if not record.downloadable:
+        if download and not record.downloadable:
             raise FileNotDownloadable(record.id)
         if record.quarantined:
             raise CorruptBlob(f"The stored content of {record.id} failed its checksum and is quarantined.")

@@ -268,6 +268,39 @@ SIZE = _Size()
     "(/v1/admin/clock), for tests: never on a production server.",
 )
 @click.option(
+    "--upstream",
+    envvar="FILESAPI_UPSTREAM",
+    show_envvar=True,
+    help="Turn on the Messages gateway (POST /v1/messages, /v1/messages/count_tokens): file_id sources are "
+    "inlined from this server and the request goes to URL (e.g. https://api.anthropic.com), or to the "
+    "built-in deterministic reply with `mock`. See docs/gateway.md.",
+)
+@click.option(
+    "--upstream-key",
+    envvar="FILESAPI_UPSTREAM_KEY",
+    show_envvar=True,
+    help="The key the upstream receives (x-api-key) instead of the client's. Without it the client's "
+    "credential header is passed on.",
+)
+@click.option(
+    "--upstream-max-request",
+    type=SIZE,
+    default="32MB",
+    show_default=True,
+    envvar="FILESAPI_UPSTREAM_MAX_REQUEST",
+    show_envvar=True,
+    help="Largest request the upstream takes, files inlined: beyond it 413 request_too_large, nothing sent.",
+)
+@click.option(
+    "--upstream-timeout",
+    type=click.FloatRange(min=0.1),
+    default=600.0,
+    show_default=True,
+    envvar="FILESAPI_UPSTREAM_TIMEOUT",
+    show_envvar=True,
+    help="Seconds the upstream may go silent (connecting: 10 at most) before the call fails with 504.",
+)
+@click.option(
     "--allow-open-network",
     is_flag=True,
     envvar="FILESAPI_ALLOW_OPEN_NETWORK",
@@ -303,6 +336,9 @@ def serve(allow_open_network: bool, storage: Settings, **options: Any) -> None:
         f"profile {settings.profile}; max file {format_size(settings.max_file_size)})",
         err=True,
     )
+    if settings.upstream:
+        key = "its own key" if settings.upstream_key else "the client's key"
+        click.echo(f"Messages gateway to {settings.upstream} ({key})", err=True)
     from granian import Granian
     from granian.constants import Interfaces, Loops
     from granian.http import HTTP1Settings

@@ -159,6 +159,8 @@ def _record_json(seq: int, entry: dict[str, Any]) -> dict[str, Any]:
         "workspace": entry["workspace"],
         "user_agent": entry["user_agent"],
         "sdk": sdk_of(entry["user_agent"]),
+        "files": entry.get("files"),  # Messages gateway calls: the files resolved (never their bytes)
+        "upstream_request_id": entry.get("upstream_request_id"),
         "mutating": entry["method"] in ("POST", "PUT", "PATCH", "DELETE")
         and entry["path"].startswith(_MUTATING_PREFIX)
         and 200 <= status < 300,

@@ -91,8 +91,9 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
-                headers.append((b"request-id", request_id.encode()))
                 present = {name.lower() for name, _ in headers}
+                if b"request-id" not in present:  # the gateway relays its upstream's
+                    headers.append((b"request-id", request_id.encode()))
                 # A page of the server's own (docs, console) sets its own, looser policy.
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
                 message = {**message, "headers": headers}
@@ -157,6 +158,8 @@ class RequestContext:
                 bytes_out=bytes_out,
                 workspace=state.get("workspace"),
                 user_agent=user_agent,
+                files=state.get("gateway_files"),
+                upstream_request_id=state.get("upstream_request_id"),
             )
             self.journal.append(
                 {
@@ -180,5 +183,7 @@ class RequestContext:
                     "bytes_in": state.get("bytes_in", 0),
                     "bytes_out": bytes_out,
                     "upload": state.get("upload"),
+                    "files": state.get("gateway_files"),  # Messages gateway calls (never their bytes)
+                    "upstream_request_id": state.get("upstream_request_id"),
                 }
             )

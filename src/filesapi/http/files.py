@@ -39,7 +39,7 @@ from filesapi.models import FileRecord, Principal
 from filesapi.numbers import decimal
 from filesapi.service import FileService, StagedUpload
 
-__all__ = ["files_routes", "receive_upload"]
+__all__ = ["files_routes", "limited_body", "receive_upload"]
 
 _FORM_OVERHEAD = 1 << 20  # multipart framing and small fields allowed on top of the file size
 _FIELD_LIMIT = 1024
@@ -50,7 +50,7 @@ _TS_ARRAY_HINT = (
 )
 
 
-async def _limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
     """The body, refused past ``limit`` bytes, when the client goes quiet for ``body_timeout``, when
     it falls below ``min_upload_rate`` (averaged since the upload began, after a grace period), or
     when it passes ``upload_deadline``: a client sending a byte now and then holds a slot otherwise."""
@@ -110,7 +110,7 @@ def _form_reader(request: Request, service: FileService) -> MultipartReader:
     declared = decimal(request.headers.get("content-length") or "")
     if declared is not None and declared > limit:
         raise service.too_large()
-    return MultipartReader(_limited_body(request, limit), boundary)
+    return MultipartReader(limited_body(request, limit), boundary)
 
 
 async def receive_upload(

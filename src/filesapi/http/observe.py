@@ -33,6 +33,9 @@ class RequestRecord:
     bytes_out: int
     workspace: str | None
     user_agent: str
+    # Messages gateway calls: the files resolved (id, filename, media_type, size_bytes, block).
+    files: list[dict[str, Any]] | None = None
+    upstream_request_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: that deep-copies, and this runs for every logged request.

@@ -1,6 +1,7 @@
 """The URL map: every route the server answers, assembled from the audiences' modules.
 
 - ``files``: the Files API (``/v1/files...``), what the SDKs call;
+- ``messages``: the Messages gateway (``/v1/messages``, ``/v1/messages/count_tokens``);
 - ``admin``: ``/v1/admin/...``, for the admin key (anyone under ``--auth open``);
 - ``operations``: ``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``, ``/docs``;
 - ``journal``: ``/v1/admin/requests``, the request journal (always);
@@ -19,11 +20,18 @@ from filesapi.http.controls import controls_routes
 from filesapi.http.envelope import exception_handlers
 from filesapi.http.files import files_routes
 from filesapi.http.journal import journal_routes
+from filesapi.http.messages import messages_routes
 from filesapi.http.operations import operations_routes
 
 __all__ = ["AppState", "app_routes", "exception_handlers", "routes"]
 
-routes: list[BaseRoute] = [*files_routes, *admin_routes, *journal_routes, *operations_routes]
+routes: list[BaseRoute] = [
+    *files_routes,
+    *messages_routes,
+    *admin_routes,
+    *journal_routes,
+    *operations_routes,
+]
 
 
 def app_routes(*, console: bool, test_controls: bool = False) -> list[BaseRoute]:

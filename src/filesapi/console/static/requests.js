@@ -3,7 +3,7 @@
 import { ApiError, api } from "./api.js";
 import { scheduleFilesRefresh } from "./files.js";
 import { state } from "./state.js";
-import { $, el, fmtClock, report } from "./widgets.js";
+import { $, el, fmtBytes, fmtClock, report } from "./widgets.js";
 
 const POLL_MS = 1500;
 const MAX_REQUESTS = 500;
@@ -89,6 +89,14 @@ export function renderRequests(freshIds = new Set()) {
   $("requests-status").textContent = `${shown.length} request${shown.length === 1 ? "" : "s"} · live${paused}`;
 }
 
+// Messages gateway calls: the files they resolved (ids, names, sizes; never their bytes).
+function gatewayFiles(r) {
+  if (!r.files || r.files.length === 0) return null;
+  const names = r.files.map((f) => `${f.filename} (${fmtBytes(f.size_bytes)})`).join(", ");
+  const ids = r.files.map((f) => `${f.id} ${f.media_type} in ${f.block}`).join("\n");
+  return el("div", { class: "gateway-files", title: ids, text: `files: ${names}` });
+}
+
 function requestRow(r, fresh) {
   const statusClass = r.status ? `status s${String(r.status)[0]}` : "status";
   const mine = state.ownRequestIds.has(r.request_id);
@@ -97,7 +105,7 @@ function requestRow(r, fresh) {
     { class: fresh ? "fresh" : "", dataset: { seq: String(r.seq), method: r.method, status: String(r.status) } },
     el("td", { class: "time mono", title: new Date(r.time * 1000).toISOString(), text: fmtClock(r.time) }),
     el("td", {}, el("span", { class: `method m-${r.method}`, text: r.method })),
-    el("td", { class: "path", title: `${r.path}  (route ${r.route})`, text: r.path }),
+    el("td", { class: "path", title: `${r.path}  (route ${r.route})` }, r.path, gatewayFiles(r)),
     el("td", {}, el("span", { class: `pill ${r.dialect}`, text: r.dialect })),
     el("td", { class: "num" }, el("span", { class: statusClass, text: r.status ? String(r.status) : "—" })),
     el("td", { class: "num duration", text: `${r.duration_ms.toFixed(1)} ms` }),
