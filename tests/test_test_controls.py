@@ -329,3 +329,15 @@ def test_typescript_sdk_against_the_test_controls(server: LiveServer) -> None:
     )
     assert results["disconnect"]["raised"] == "APIConnectionError"
     assert results["timeout"]["raised"] == "APIConnectionTimeoutError"
+
+
+def test_messages_faults_with_the_gateway(server_factory: Any) -> None:
+    server: LiveServer = server_factory("--memory", "--test-controls", "--upstream", "mock")
+    arm(server, operation="messages", status=529, times=1)
+    with sdk(server) as client:
+        reply = client.messages.create(
+            model="claude-test", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert reply.content
+    statuses = [e["status"] for e in reversed(journal(server, operation="messages"))]
+    assert statuses == [529, 200]
