@@ -115,6 +115,7 @@ def build_app(
             finally:
                 await app.state.gateway.close()
                 journal.flush()
+                shared.close()
             return
         assert settings is not None
         async with open_state(settings, clock) as opened:
