@@ -265,6 +265,34 @@ async def test_console_requests_show_only_the_callers_workspace(make_api: Any) -
     assert bad.status_code == 400
 
 
+async def test_console_sequence_numbers_say_nothing_about_other_workspaces(make_api: Any) -> None:
+    """A workspace's seq and last_seq count its own requests only: another workspace's traffic
+    between two polls leaves them where they were (a global counter would jump by its size)."""
+    api: Api = await make_api(auth="keys", admin_key="the-admin-key", headers={})
+    metadata = api.state.service.metadata
+    headers_a = {"x-api-key": (await create_key(metadata, "team-a")).key, "anthropic-version": "2023-06-01"}
+    headers_b = {"x-api-key": (await create_key(metadata, "team-b")).key, "anthropic-version": "2023-06-01"}
+    await api.http.get("/v1/files", headers=headers_a)
+    first = (await api.http.get("/v1/console/requests?include_console=true", headers=headers_a)).json()
+    for _ in range(7):  # another workspace's activity
+        await api.http.get("/v1/files", headers=headers_b)
+    await api.http.get("/v1/files", headers=headers_a)
+    second = (
+        await api.http.get(
+            f"/v1/console/requests?include_console=true&after_seq={first['last_seq']}", headers=headers_a
+        )
+    ).json()
+    # team-a made: list, console poll, list, (this poll is recorded after it answers)
+    assert [r["seq"] for r in first["data"]] == [1]
+    assert first["last_seq"] == 1
+    assert [(r["seq"], r["path"]) for r in second["data"]] == [(2, "/v1/console/requests"), (3, "/v1/files")]
+    assert second["last_seq"] == 3
+    assert all(r["workspace"] == "team-a" for r in first["data"] + second["data"])
+    # team-b's numbers are its own as well
+    own_b = (await api.http.get("/v1/console/requests", headers=headers_b)).json()
+    assert [r["seq"] for r in own_b["data"]] == list(range(1, 8)) and own_b["last_seq"] == 7
+
+
 async def test_console_storage_per_workspace_and_for_the_admin(make_api: Any) -> None:
     api: Api = await make_api(auth="keys", admin_key="the-admin-key", workspace_quota=10_000, headers={})
     metadata = api.state.service.metadata

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from conftest import BETA_HEADERS, GA_HEADERS, Api, start_server, stop_server
+from filesapi.controls.journal import JournalQuery
 from filesapi.logs import JsonFormatter
 
 
@@ -63,12 +64,13 @@ async def test_access_log_is_structured_and_never_holds_a_key(
     assert secret not in json.dumps(line) and secret not in caplog.text
 
 
-async def test_recent_requests_buffer(api: Api) -> None:
-    observer = api.http._transport.app.observer  # type: ignore[attr-defined]
+async def test_every_request_is_in_the_journal(api: Api) -> None:
+    journal = api.http._transport.app.journal  # type: ignore[attr-defined]
     await api.http.get("/v1/files", headers={"user-agent": "Anthropic/Python 2.12.0"})
-    recent = observer.recent()
-    assert recent[-1].path == "/v1/files" and recent[-1].user_agent == "Anthropic/Python 2.12.0"
-    assert observer.recent(after_seq=recent[-1].seq) == []
+    journal.flush()
+    entries, _ = journal.entries(JournalQuery(limit=5))
+    assert entries[0]["path"] == "/v1/files" and entries[0]["user_agent"] == "Anthropic/Python 2.12.0"
+    assert entries[0]["operation"] == "list"
 
 
 def test_server_logs_one_json_line_per_request(tmp_path) -> None:

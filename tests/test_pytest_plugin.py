@@ -62,3 +62,46 @@ def test_b(anthropic_client):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+CONTROL_TESTS = """
+import anthropic
+import pytest
+
+
+def test_retries_ride_through_two_529s(filesapi_server, anthropic_client):
+    rule = filesapi_server.faults.add(operation="upload", status=529, times=2)
+    anthropic_client.files.upload(file=("a.txt", b"hello"))
+    attempts = filesapi_server.requests(operation="upload")
+    assert [a.status for a in attempts] == [200, 529, 529]  # newest first
+    assert attempts[-1].fault == rule["id"] and attempts[0].sdk["language"] == "python"
+    assert attempts[0].upload["size"] == 5
+
+
+def test_rules_and_journal_do_not_leak_into_the_next_test(filesapi_server, anthropic_client):
+    assert filesapi_server.faults.list() == []
+    assert filesapi_server.requests(operation="upload") == []
+    anthropic_client.files.list()  # would be a 529 if the last test's rule were still armed
+
+
+def test_expiry_without_waiting(filesapi_server, anthropic_client):
+    made = filesapi_server.create_file(b"soon", "soon.txt", expires_in_seconds=3600)
+    filesapi_server.clock.advance(hours=2)
+    with pytest.raises(anthropic.NotFoundError):
+        anthropic_client.files.download(made["id"])
+
+
+def test_the_clock_was_reset(filesapi_server):
+    assert filesapi_server.clock.now()["offset_seconds"] == 0
+
+
+def test_typos_are_refused(filesapi_server):
+    with pytest.raises(RuntimeError, match="stauts"):
+        filesapi_server.faults.add(operation="upload", stauts=529)
+"""
+
+
+def test_plugin_test_controls(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_controls=CONTROL_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)

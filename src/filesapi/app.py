@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -15,13 +16,18 @@ from starlette.types import ASGIApp
 from filesapi.auth import OPEN_WORKSPACE, Authenticator
 from filesapi.blobs import open_blob_store
 from filesapi.config import Settings
+from filesapi.controls.faults import FaultStore
+from filesapi.controls.journal import Journal
+from filesapi.controls.shared import RUNTIME_DIR_ENV, SharedState
 from filesapi.cursors import CursorCodec
 from filesapi.errors import BackendUnavailable
 from filesapi.gateway import Gateway, GatewayConfig
 from filesapi.http.context import RequestContext
+from filesapi.http.controls import FaultLayer
 from filesapi.http.guard import Guard, HttpOptions
 from filesapi.http.observe import Observer
 from filesapi.http.routes import AppState, app_routes, exception_handlers
+from filesapi.ids import IdClock
 from filesapi.logs import setup_logging
 from filesapi.metadata import MetadataStore, open_metadata_store
 from filesapi.service import FileService, Policy
@@ -32,8 +38,8 @@ log = logging.getLogger("filesapi")
 
 
 @contextlib.asynccontextmanager
-async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """Open the backends ``settings`` names and close them on exit."""
+async def open_state(settings: Settings, clock: IdClock | None = None) -> AsyncIterator[AppState]:
+    """Open the backends ``settings`` names and close them on exit. ``clock``: the server's."""
     metadata = await open_metadata_store(settings.metadata_url, upgrade=settings.upgrade_db)
     blobs = open_blob_store(settings.blobs_url)
     try:
@@ -49,6 +55,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                 uploads_downloadable=settings.profile != "hosted",
                 inline_max_size=settings.effective_inline_max_size,
             ),
+            clock=clock,
         )
         authenticator = Authenticator(metadata, settings.auth, open_workspace, settings.admin_key)
         yield AppState(service=service, authenticator=authenticator)
@@ -83,21 +90,35 @@ def build_app(
     console: bool = True,
     options: HttpOptions | None = None,
     gateway: GatewayConfig | None = None,
+    test_controls: bool = False,
+    runtime_dir: str | None = None,
+    workers: int = 1,
 ) -> ASGIApp:
     """The ASGI app. With ``state`` the caller owns the backends (tests); with ``settings`` the app
     opens them in its lifespan. ``console``: serve the web console at /console. ``gateway``: the
-    Messages gateway's upstream (off by default)."""
+    Messages gateway's upstream (off by default). ``test_controls``: fault rules and the movable
+    clock. ``runtime_dir``: the state shared with the server's other worker processes (the journal,
+    rules, clock); without one the app makes its own."""
     options = options or HttpOptions()
+    shared = SharedState(runtime_dir)
+    journal = Journal(shared, workers=workers)
+    clock = IdClock(shared.now_us, lambda: shared.clock_epoch)
+    if state is not None:
+        state.service.clock = clock
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if state is not None:
             app.state.filesapi = state
-            yield
-            await app.state.gateway.close()
+            try:
+                yield
+            finally:
+                await app.state.gateway.close()
+                journal.flush()
+                shared.close()
             return
         assert settings is not None
-        async with open_state(settings) as opened:
+        async with open_state(settings, clock) as opened:
             app.state.filesapi = opened
             sweeper = asyncio.create_task(_sweep_forever(opened.service, settings.sweep_interval))
             try:
@@ -107,18 +128,23 @@ def build_app(
                 await app.state.gateway.close()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+                journal.flush()
+                shared.close()
                 # Worker processes end with os._exit (no atexit): write out buffered log lines now.
                 for handler in logging.getLogger().handlers:
                     handler.flush()
 
     app = Starlette(
-        routes=app_routes(console=console),
+        routes=app_routes(console=console, test_controls=test_controls),
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False
     app.state.observer = Observer()
     app.state.options = options
+    app.state.shared = shared
+    app.state.journal = journal
+    app.state.test_controls = test_controls
     app.state.gateway = Gateway(gateway or GatewayConfig(), app.state.observer.registry)
     if state is not None:
         app.state.filesapi = state
@@ -127,7 +153,11 @@ def build_app(
         opened: AppState = app.state.filesapi
         return opened.service.metadata
 
-    return RequestContext(Guard(app, options, store), app.state.observer)
+    inner: ASGIApp = Guard(app, options, store)
+    if test_controls:
+        app.state.faults = FaultStore(shared)
+        inner = FaultLayer(inner, app.state.faults, app)
+    return RequestContext(inner, app.state.observer, journal, shared)
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -149,7 +179,15 @@ def create_app(settings: Settings) -> ASGIApp:
         max_request=settings.upstream_max_request,
         timeout=settings.upstream_timeout,
     )
-    return build_app(settings=settings, console=settings.console, options=options, gateway=gateway)
+    return build_app(
+        settings=settings,
+        console=settings.console,
+        options=options,
+        gateway=gateway,
+        test_controls=settings.test_controls,
+        runtime_dir=os.environ.get(RUNTIME_DIR_ENV),
+        workers=settings.workers,
+    )
 
 
 def app_from_env() -> ASGIApp:

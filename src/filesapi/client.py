@@ -176,6 +176,11 @@ class FilesClient:
             response.close()
         return written
 
+    # -- the admin endpoints (the admin key, or any key under --auth open)
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        """``/v1/admin/...``: fault rules, the clock, the request journal."""
+        return self._json(method, "/v1/admin/" + path, **kwargs)
+
 
 def _api_error(response: httpx.Response) -> ApiError:
     request_id = response.headers.get("request-id")

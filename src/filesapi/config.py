@@ -87,6 +87,7 @@ class Settings:
     upstream_key: str | None = field(default=None, repr=False)
     upstream_max_request: int = 32_000_000
     upstream_timeout: float = 600.0
+    test_controls: bool = False
 
     def __post_init__(self) -> None:
         if self.auth not in ("open", "keys"):

@@ -74,11 +74,17 @@ def file_id_timestamp_us(file_id: str) -> int:
 class IdClock:
     """Issues strictly increasing file ids, even when the wall clock stalls or steps back.
 
-    ``now_us`` is injectable so tests can pin time.
+    ``now_us`` is injectable so tests can pin time (or move it: the test controls' clock). When
+    ``epoch()`` changes (the clock was set back while no file existed) the floor drops, so new ids
+    follow the clock again instead of holding at the last id's time.
     """
 
-    def __init__(self, now_us: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self, now_us: Callable[[], int] | None = None, epoch: Callable[[], int] | None = None
+    ) -> None:
         self._now_us: Callable[[], int] = now_us or (lambda: time.time_ns() // 1000)
+        self._epoch = epoch
+        self._seen_epoch = epoch() if epoch else 0
         self._last = 0
         self._lock = threading.Lock()
 
@@ -88,6 +94,9 @@ class IdClock:
     def new_file_id(self) -> tuple[str, int]:
         """Return a new id and the creation time (microseconds) it encodes."""
         with self._lock:
+            if self._epoch is not None and self._epoch() != self._seen_epoch:
+                self._seen_epoch = self._epoch()
+                self._last = 0
             candidate = (self.now_us() << _RANDOM_BITS) | secrets.randbits(_RANDOM_BITS)
             if candidate <= self._last:
                 # Same microsecond (or the clock went back): stay ordered by stepping past the last.

@@ -9,6 +9,12 @@ Fixtures:
 - ``anthropic_client`` / ``async_anthropic_client``: official SDK clients already pointed at it
   (needs ``pip install anthropic``; the async one also pytest-asyncio or anyio).
 
+The server runs with ``--test-controls``: ``filesapi_server.faults.add(operation="upload",
+status=529, times=2)`` arms a fault rule, ``filesapi_server.clock.advance(hours=2)`` moves the
+server's clock, ``filesapi_server.requests(operation="upload")`` reads the request journal as
+``RequestEntry`` records (newest first). Rules, the clock and the journal are reset before every
+test, whatever ``filesapi_isolation`` says.
+
 Extra server flags: ``filesapi_args = --profile hosted`` in the ini file.
 """
 
@@ -29,10 +35,91 @@ from typing import Any
 import httpx
 import pytest
 
-__all__ = ["FilesapiServer"]
+__all__ = ["Clock", "Faults", "FilesapiServer", "RequestEntry"]
 
 _ADMIN_KEY = "filesapi-test-admin"
 _HEADERS = {"anthropic-version": "2023-06-01"}
+
+
+def _call(base_url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    response = httpx.request(
+        method, base_url + path, headers={**_HEADERS, "x-api-key": _ADMIN_KEY}, timeout=30, **kwargs
+    )
+    if response.is_error:
+        raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
+    return response
+
+
+@dataclass(frozen=True)
+class RequestEntry:
+    """One request of the journal (``GET /v1/admin/requests``)."""
+
+    request_id: str
+    started_at: str
+    duration_ms: float
+    method: str
+    path: str
+    operation: str | None
+    dialect: str
+    status: int | None  # None: the connection closed without an answer (a disconnect fault)
+    error_type: str | None
+    workspace: str | None
+    sdk: dict[str, Any] | None  # {"language", "package_version", "runtime", "retry_count"}
+    fault: str | None
+    bytes_in: int
+    bytes_out: int
+    upload: dict[str, Any] | None  # {"filename", "size", "sha256", "crc32c"}
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> RequestEntry:
+        values: dict[str, Any] = {name: body.get(name) for name in cls.__dataclass_fields__ if name != "raw"}
+        return cls(**values, raw=body)
+
+
+@dataclass
+class Faults:
+    """The server's fault rules (``/v1/admin/faults``)."""
+
+    base_url: str
+
+    def add(self, **rule: Any) -> dict[str, Any]:
+        """Arm a rule, e.g. ``add(operation="upload", status=529, times=2)``; returns it with its id."""
+        result: dict[str, Any] = _call(self.base_url, "POST", "/v1/admin/faults", json=rule).json()
+        return result
+
+    def list(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = _call(self.base_url, "GET", "/v1/admin/faults").json()["data"]
+        return result
+
+    def remove(self, rule_id: str) -> None:
+        _call(self.base_url, "DELETE", f"/v1/admin/faults/{rule_id}")
+
+    def clear(self) -> None:
+        _call(self.base_url, "DELETE", "/v1/admin/faults")
+
+
+@dataclass
+class Clock:
+    """The server's clock (``/v1/admin/clock``): it moves forward only, until ``reset``."""
+
+    base_url: str
+
+    def now(self) -> dict[str, Any]:
+        result: dict[str, Any] = _call(self.base_url, "GET", "/v1/admin/clock").json()
+        return result
+
+    def advance(
+        self, seconds: float = 0, *, minutes: float = 0, hours: float = 0, days: float = 0
+    ) -> dict[str, Any]:
+        total = seconds + minutes * 60 + hours * 3600 + days * 86400
+        result: dict[str, Any] = _call(
+            self.base_url, "POST", "/v1/admin/clock", json={"advance_seconds": total}
+        ).json()
+        return result
+
+    def reset(self) -> None:
+        _call(self.base_url, "DELETE", "/v1/admin/clock")
 
 
 @dataclass
@@ -44,6 +131,24 @@ class FilesapiServer:
     api_key: str
     process: subprocess.Popen[bytes] = field(repr=False)
     log_path: Path = field(repr=False)
+    faults: Faults = field(init=False, repr=False)
+    clock: Clock = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.faults = Faults(self.base_url)
+        self.clock = Clock(self.base_url)
+
+    def requests(self, *, limit: int = 1000, **filters: Any) -> list[RequestEntry]:
+        """The journal, newest first; filters: ``operation``, ``status``, ``method``, ``workspace``,
+        ``request_id``, ``since``, ``before``."""
+        params = {k: str(v) for k, v in filters.items() if v is not None}
+        body = _call(
+            self.base_url, "GET", "/v1/admin/requests", params={**params, "limit": str(limit)}
+        ).json()
+        return [RequestEntry.from_json(entry) for entry in body["data"]]
+
+    def clear_requests(self) -> None:
+        _call(self.base_url, "DELETE", "/v1/admin/requests")
 
     def _admin(self, path: str, **kwargs: Any) -> httpx.Response:
         response = httpx.post(
@@ -111,6 +216,7 @@ def start_test_server(extra_args: list[str]) -> FilesapiServer:
                 _ADMIN_KEY,
                 "--log-level",
                 "warning",
+                "--test-controls",
                 *extra_args,
             ],
             stdout=log,
@@ -147,9 +253,13 @@ def _filesapi_session_server(pytestconfig: pytest.Config) -> Iterator[FilesapiSe
 
 @pytest.fixture
 def filesapi_server(_filesapi_session_server: FilesapiServer, pytestconfig: pytest.Config) -> FilesapiServer:
+    server = _filesapi_session_server
+    server.faults.clear()
     if pytestconfig.getini("filesapi_isolation") != "session":
-        _filesapi_session_server.reset()
-    return _filesapi_session_server
+        server.reset()
+    server.clock.reset()  # after the reset: with no files left, new ids follow real time again
+    server.clear_requests()
+    return server
 
 
 def _anthropic() -> Any:

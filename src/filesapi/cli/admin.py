@@ -18,10 +18,12 @@ import click
 from filesapi.cli._options import progress_option, storage_options
 from filesapi.cli._output import fail, human_size, progress_bars
 from filesapi.cli._storage import prepare_schema, run_blocking, with_metadata, with_service
+from filesapi.cli.files import _client, _client_call
+from filesapi.cli.files import _client_options as client_options
 from filesapi.config import Settings, format_size
 from filesapi.service import FileService
 
-__all__ = ["COMMANDS", "db", "gc", "keys", "reset", "scrub", "seed", "stats"]
+__all__ = ["COMMANDS", "db", "faults", "gc", "keys", "requests_command", "reset", "scrub", "seed", "stats"]
 
 # -- keys
 
@@ -289,4 +291,110 @@ def stats(as_json: bool, storage: Settings) -> None:
             click.echo(f"{row.workspace.name:<24} {row.files:>10} files {human_size(row.bytes):>12}")
 
 
-COMMANDS: tuple[click.Command, ...] = (keys, db, stats, seed, gc, scrub, reset)
+# -- test controls and the journal, over HTTP against a running server
+
+
+def _admin_call(base_url: str, api_key: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    with _client(base_url, api_key) as client:
+        return _client_call(lambda: client.admin(method, path, **kwargs))
+
+
+def _rule_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``status=529 times=2`` -> {"status": 529, "times": 2} (the x-filesapi-fault header's syntax)."""
+    rule: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="RULE")
+        try:
+            rule[name.strip()] = json.loads(raw)
+        except ValueError:
+            rule[name.strip()] = raw
+    return rule
+
+
+@click.group()
+def faults() -> None:
+    """Fault rules of a server started with --test-controls (e.g. `faults add operation=upload
+    status=529 times=2`)."""
+
+
+@faults.command("add")
+@click.argument("rule", nargs=-1, required=True)
+@client_options
+def faults_add(rule: tuple[str, ...], base_url: str, api_key: str | None) -> None:
+    """Arm a rule given as key=value pairs: operation, workspace, times, probability, seed, and one
+    of status (with retry_after_seconds), delay_ms, disconnect=true, truncate_after_bytes."""
+    click.echo(json.dumps(_admin_call(base_url, api_key, "POST", "faults", json=_rule_pairs(rule))))
+
+
+@faults.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per rule.")
+@client_options
+def faults_ls(as_json: bool, base_url: str, api_key: str | None) -> None:
+    """The armed rules with their hits and what remains."""
+    for rule in _admin_call(base_url, api_key, "GET", "faults")["data"]:
+        if as_json:
+            click.echo(json.dumps(rule))
+            continue
+        action = next(
+            f"{k}={rule[k]}"
+            for k in ("status", "delay_ms", "disconnect", "truncate_after_bytes")
+            if k in rule
+        )
+        remaining = "unlimited" if rule["remaining"] is None else f"{rule['remaining']} left"
+        click.echo(
+            f"{rule['id']:<20} {rule['operation']:<9} {action:<26} {rule['hits']:>5} hits  {remaining}"
+        )
+
+
+@faults.command("clear")
+@click.argument("rule_id", required=False)
+@client_options
+def faults_clear(rule_id: str | None, base_url: str, api_key: str | None) -> None:
+    """Remove one rule (by id) or all of them."""
+    _admin_call(base_url, api_key, "DELETE", "faults" + (f"/{rule_id}" if rule_id else ""))
+
+
+@click.command("requests")
+@click.option("--operation", help="upload, list, retrieve, download, delete, messages, admin, console.")
+@click.option("--status", type=int, help="Only answers with this status.")
+@click.option("--method", help="Only this HTTP method.")
+@click.option("--workspace", help="Only this workspace (name or id).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per request (the journal's entries).")
+@client_options
+def requests_command(
+    operation: str | None,
+    status: int | None,
+    method: str | None,
+    workspace: str | None,
+    limit: int,
+    as_json: bool,
+    base_url: str,
+    api_key: str | None,
+) -> None:
+    """The server's request journal, newest first."""
+    params = {
+        "operation": operation,
+        "status": status,
+        "method": method,
+        "workspace": workspace,
+        "limit": limit,
+    }
+    body = _admin_call(
+        base_url, api_key, "GET", "requests", params={k: v for k, v in params.items() if v is not None}
+    )
+    for entry in body["data"]:
+        if as_json:
+            click.echo(json.dumps(entry))
+            continue
+        sdk = entry["sdk"] or {}
+        client = f"{sdk.get('language')} {sdk.get('package_version')}" if sdk else entry["user_agent"][:20]
+        click.echo(
+            f"{entry['started_at'][11:23]} {entry['status'] or '-':>4} {entry['method']:<6} "
+            f"{entry['path'][:48]:<48} {entry['duration_ms']:>8.1f}ms {client:<20} {entry['fault'] or ''}"
+        )
+
+
+COMMANDS: tuple[click.Command, ...] = (keys, db, stats, seed, gc, scrub, reset, faults, requests_command)

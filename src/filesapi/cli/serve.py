@@ -284,6 +284,14 @@ def resolve_workers(workers: str, memory: bool) -> int:
     "separated; '*': any). Other Hosts get 421, so a web page cannot reach the server by DNS rebinding.",
 )
 @click.option(
+    "--test-controls",
+    is_flag=True,
+    envvar="FILESAPI_TEST_CONTROLS",
+    show_envvar=True,
+    help="Fault injection (/v1/admin/faults, the x-filesapi-fault header) and a movable clock "
+    "(/v1/admin/clock), for tests: never on a production server.",
+)
+@click.option(
     "--upstream",
     envvar="FILESAPI_UPSTREAM",
     show_envvar=True,
@@ -390,7 +398,12 @@ def _granian(settings: Settings) -> None:
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    Granian(
+    from filesapi.controls.shared import RUNTIME_DIR_ENV
+
+    # The journal, fault rules and clock every worker shares; gone when the server stops.
+    runtime_dir = tempfile.mkdtemp(prefix="filesapi-run-")
+    os.environ[RUNTIME_DIR_ENV] = runtime_dir
+    server = Granian(
         "filesapi.app:app_from_env",
         address=settings.host,
         port=settings.port,
@@ -401,7 +414,11 @@ def _granian(settings: Settings) -> None:
         workers=settings.workers,
         log_access=False,
         log_level=LogLevels(settings.log_level),
-    ).serve()
+    )
+    try:
+        server.serve()
+    finally:
+        shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 COMMANDS: tuple[click.Command, ...] = (serve,)

@@ -78,7 +78,9 @@ async def authorize(request: Request) -> Call:
     if not _VERSION_SHAPE.fullmatch(version.strip()):
         raise InvalidRequest(f"anthropic-version: {version[:40]!r} is not a valid version (e.g. 2023-06-01).")
     dialect = Dialect.BETA if is_beta(request.headers.getlist("anthropic-beta")) else Dialect.GA
-    request.scope["state"]["workspace"] = principal.workspace.name  # for the access log and metrics
+    state = request.scope["state"]
+    state["workspace"] = principal.workspace.name  # for the access log, metrics and the journal
+    state["workspace_id"] = principal.workspace.id
     return Call(principal, dialect)
 
 

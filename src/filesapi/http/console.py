@@ -7,7 +7,9 @@ to two JSON endpoints of its own, authorized exactly
 like the API (same keys, same workspace rules, same error envelopes):
 
 - ``GET /v1/console/requests?after_seq=N``: the recent requests of the caller's workspace (every
-  request, unauthenticated and unmatched ones too, for the admin key and under ``--auth open``).
+  request, unauthenticated and unmatched ones too, for the admin key and under ``--auth open``),
+  read from the server's request journal (one for all its workers). A workspace's requests are
+  numbered by their own sequence, so ``seq`` and ``last_seq`` say nothing about other workspaces.
 - ``GET /v1/console/storage``: files, bytes and quota of the caller's workspace (of every workspace
   for the admin key and under ``--auth open``).
 
@@ -21,9 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
-import os
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +32,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from filesapi.controls.journal import Journal
 from filesapi.errors import InvalidRequest
 from filesapi.http.calls import app_state, authorize, is_admin_call, json_response, query_int, query_one
-from filesapi.http.observe import Observer, RequestRecord
 from filesapi.models import WorkspaceStats
 from filesapi.numbers import decimal
 
@@ -57,18 +57,9 @@ _ASSETS = {
     "console.css": "text/css; charset=utf-8",
     "favicon.svg": "image/svg+xml",
 }
-_CONSOLE_ROUTES = (
-    "/console",
-    "/console/",
-    "/console/static/{name}",
-    "/console/static/{version}/{name}",
-    "/v1/console/requests",
-    "/v1/console/storage",
-)
 _MUTATING_PREFIX = "/v1/"
 _DEFAULT_LIMIT = 200
 _MAX_LIMIT = 500
-_BOOT = secrets.token_hex(4)
 # "Anthropic/Python 2.12.0", "Anthropic/JS 0.60.0", "Anthropic/Go 1.5.0", "Anthropic/Java 2.1.0", ...
 _SDK_UA = re.compile(r"Anthropic/([A-Za-z#+.]+)\s+v?([0-9][\w.+-]*)")
 
@@ -111,10 +102,6 @@ def sdk_of(user_agent: str) -> str:
     return user_agent.split(" ", 1)[0][:40]
 
 
-def _is_console_traffic(record: RequestRecord) -> bool:
-    return record.route in _CONSOLE_ROUTES
-
-
 # -- the page and its assets
 
 
@@ -155,42 +142,42 @@ async def console_asset(request: Request) -> Response:
 # -- the JSON endpoints
 
 
-def _record_json(record: RequestRecord) -> dict[str, Any]:
+def _record_json(seq: int, entry: dict[str, Any]) -> dict[str, Any]:
+    status = entry["status"] or 0
     return {
-        "seq": record.seq,
-        "time": record.time,
-        "request_id": record.request_id,
-        "method": record.method,
-        "path": record.path,
-        "route": record.route,
-        "dialect": record.dialect,
-        "status": record.status,
-        "duration_ms": round(record.duration_ms, 2),
-        "bytes_in": record.bytes_in,
-        "bytes_out": record.bytes_out,
-        "workspace": record.workspace,
-        "user_agent": record.user_agent,
-        "sdk": sdk_of(record.user_agent),
-        "files": record.files,  # Messages gateway calls: the files resolved (never their bytes)
-        "upstream_request_id": record.upstream_request_id,
-        "mutating": record.method in ("POST", "PUT", "PATCH", "DELETE")
-        and record.path.startswith(_MUTATING_PREFIX)
-        and 200 <= record.status < 300,
+        "seq": seq,
+        "time": entry["started_us"] / 1e6,
+        "request_id": entry["request_id"],
+        "method": entry["method"],
+        "path": entry["path"],
+        "route": entry["route"],
+        "dialect": entry["dialect"],
+        "status": status,
+        "duration_ms": round(entry["duration_ms"], 2),
+        "bytes_in": entry["bytes_in"],
+        "bytes_out": entry["bytes_out"],
+        "workspace": entry["workspace"],
+        "user_agent": entry["user_agent"],
+        "sdk": sdk_of(entry["user_agent"]),
+        "files": entry.get("files"),  # Messages gateway calls: the files resolved (never their bytes)
+        "upstream_request_id": entry.get("upstream_request_id"),
+        "mutating": entry["method"] in ("POST", "PUT", "PATCH", "DELETE")
+        and entry["path"].startswith(_MUTATING_PREFIX)
+        and 200 <= status < 300,
     }
 
 
-def _process_id() -> str:
-    """This server process (each worker of ``--workers N`` keeps its own request buffer): the pid
-    tells forked workers apart, the boot token a restarted process from its predecessor."""
-    return f"{os.getpid():x}-{_BOOT}"
+def _journal(request: Request) -> Journal:
+    journal: Journal = request.app.state.journal
+    return journal
 
 
 def _after_seq(request: Request) -> int:
-    """``after=PROCESS:SEQ,...`` (the last seq seen of each process; an unknown process starts at 0),
-    else ``after_seq=SEQ``."""
+    """``after=SERVER:SEQ,...`` (the last seq seen of this server's journal; older console pages
+    sent one pair per worker process), else ``after_seq=SEQ``."""
     pairs = query_one(request, "after")
     if pairs is not None:
-        me = _process_id()
+        me = _journal(request).server_id
         for pair in pairs.split(","):
             process, _, seq = pair.strip().rpartition(":")
             if process == me:
@@ -205,10 +192,10 @@ def _after_seq(request: Request) -> int:
 async def console_requests(request: Request) -> Response:
     """Recent requests newer than ``after_seq``, oldest first, at most ``limit`` (the newest).
 
-    ``last_seq`` is the newest request this process has recorded (whether shown or not): poll with
-    ``after_seq=last_seq``. Each server process keeps its own buffer and numbering (``process``), so a
-    client that may reach several (``--workers``) sends ``after=PROCESS:SEQ,...`` instead.
-    The console's own traffic is left out unless ``include_console=true``. Keys are never recorded.
+    ``last_seq`` is the newest sequence number the caller may see (whether shown or not): poll with
+    ``after_seq=last_seq``. For a workspace's key the numbers are the workspace's own; for the admin
+    key (and under ``--auth open``), which sees every workspace, the server's. The console's own
+    traffic is left out unless ``include_console=true``. Keys are never recorded.
     """
     call = await authorize(request)
     after_seq = _after_seq(request)
@@ -218,20 +205,19 @@ async def console_requests(request: Request) -> Response:
         raise InvalidRequest(f"limit must be between 1 and {_MAX_LIMIT}, got {limit}.")
     include_console = (query_one(request, "include_console") or "").lower() in ("true", "1", "yes")
     everything = is_admin_call(request, call)
-    observer: Observer = request.app.state.observer
-    newest = observer.recent(0, 1)
-    records = observer.recent(after_seq, 1 << 30)
-    workspace = call.principal.workspace.name
-    shown = [
-        r
-        for r in records
-        if (everything or r.workspace == workspace) and (include_console or not _is_console_traffic(r))
-    ]
+    journal = _journal(request)
+    await journal.settle()
+    shown, last_seq = journal.recent(
+        None if everything else call.principal.workspace.name,
+        after_seq,
+        limit,
+        include_console=include_console,
+    )
     return json_response(
         {
-            "data": [_record_json(r) for r in shown[-limit:]],
-            "last_seq": newest[-1].seq if newest else 0,
-            "process": _process_id(),
+            "data": [_record_json(seq, entry) for seq, entry in shown],
+            "last_seq": last_seq,
+            "process": journal.server_id,
             "all_workspaces": everything,
         }
     )

@@ -5,13 +5,15 @@ envelopes by the app's exception handlers (``filesapi.http.envelope``)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from filesapi.blobs.base import Chunk
 from filesapi.errors import FileTooLarge, InvalidRequest, RequestTimeout
 from filesapi.http.calls import (
     app_state,
@@ -75,6 +77,12 @@ async def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
         raise InvalidRequest("The client disconnected before the upload was complete.") from None
 
 
+async def _hashed(chunks: AsyncIterable[Chunk], digest: hashlib._Hash) -> AsyncIterator[Chunk]:
+    async for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+
+
 def _allowed_wait(options: HttpOptions, started: float, total: int) -> tuple[float, str]:
     """How long the next chunk may take to arrive, and what to say if it does not."""
     elapsed = time.monotonic() - started
@@ -117,6 +125,9 @@ async def receive_upload(
     service = app_state(request).service
     reader = _form_reader(request, service)
     staged: StagedUpload | None = None
+    # The journal shows each upload's SHA-256 under --test-controls (a test asserts what was sent);
+    # otherwise only the stored CRC32C, so no upload pays for a second hash.
+    digest = hashlib.sha256() if getattr(request.app.state, "test_controls", False) else None
     try:
         async for part in reader:
             if part.name == "file":
@@ -128,7 +139,7 @@ async def receive_upload(
                     principal,
                     filename=part.filename,
                     content_type=part.content_type,
-                    chunks=part.chunks(),
+                    chunks=part.chunks() if digest is None else _hashed(part.chunks(), digest),
                     downloadable=downloadable,
                     scope_id=scope_id,
                 )
@@ -142,7 +153,14 @@ async def receive_upload(
             # any other field is ignored (and skipped by the reader)
         if staged is None:
             raise InvalidRequest("The multipart form has no part named 'file'.")
-        return await service.commit(staged, expires_in_seconds=expires_in_seconds)
+        record = await service.commit(staged, expires_in_seconds=expires_in_seconds)
+        request.scope["state"]["upload"] = {  # for the request journal
+            "filename": record.filename,
+            "size": record.size_bytes,
+            "sha256": None if digest is None else digest.hexdigest(),
+            "crc32c": record.checksum.rpartition(":")[2],
+        }
+        return record
     except BaseException:
         if staged is not None:
             await service.discard(staged)

@@ -1,5 +1,5 @@
-"""What the server records about each request: Prometheus metrics, the access log line, and a
-ring buffer of recent requests (the web console's live request view).
+"""What the server records about each request in this process: Prometheus metrics and the access
+log line. (The request journal, which the console reads, is the server's: ``filesapi.controls``.)
 
 With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set, which ``filesapi serve`` does
 for ``--workers`` > 1) the counters and histograms are prometheus-client's multiprocess values:
@@ -12,7 +12,6 @@ Nothing here ever records a key or a header value other than the user agent.
 
 from __future__ import annotations
 
-import collections
 import itertools
 import logging
 import os
@@ -71,7 +70,7 @@ def metric_method(method: str) -> str:
 class Observer:
     """One per process. ``registry`` is this app's own, so tests can run many apps side by side."""
 
-    def __init__(self, recent: int = 500) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         labels = ["route", "method", "dialect", "status"]
         self.requests = Counter(
@@ -93,7 +92,6 @@ class Observer:
         self.bytes_out = Counter("filesapi_sent_bytes", "Response body bytes sent", registry=self.registry)
         # Read when prometheus-client was imported, which chose then how its values are kept.
         self.shared_dir = os.environ.get(METRICS_DIR_ENV) or None
-        self._recent: collections.deque[RequestRecord] = collections.deque(maxlen=recent)
         self._seq = itertools.count(1)
         self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
@@ -122,7 +120,6 @@ class Observer:
         children[1].observe(record.duration_ms / 1000)
         self.bytes_in.inc(record.bytes_in)
         self.bytes_out.inc(record.bytes_out)
-        self._recent.append(record)
         access_log.info(
             "%s %s %s %.1fms",
             record.method,
@@ -132,11 +129,6 @@ class Observer:
             extra={"request": record},  # formatters read its fields; no dict unless one is written
         )
         return record
-
-    def recent(self, after_seq: int = 0, limit: int = 100) -> list[RequestRecord]:
-        """Requests newer than ``after_seq``, oldest first, at most ``limit`` (the newest ones)."""
-        newer = [r for r in self._recent if r.seq > after_seq]
-        return newer[-limit:]
 
 
 class _Scrape:

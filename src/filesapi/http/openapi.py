@@ -333,6 +333,32 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/v1/admin/requests": {
+                "get": {
+                    "operationId": "adminListRequests",
+                    "summary": "The request journal, newest first (filesapi only)",
+                    "parameters": [
+                        *_HEADERS,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
+                        *(
+                            {"name": name, "in": "query", "schema": _TEXT}
+                            for name in ("before", "operation", "method", "workspace", "request_id", "since")
+                        ),
+                        {"name": "status", "in": "query", "schema": {"type": "integer"}},
+                    ],
+                    "responses": {"200": {"description": "Journal entries."}, **_COMMON_ERRORS},
+                },
+                "delete": {
+                    "operationId": "adminClearRequests",
+                    "summary": "Empty the request journal (filesapi only)",
+                    "parameters": [*_HEADERS],
+                    "responses": {"200": {"description": "Cleared."}, **_COMMON_ERRORS},
+                },
+            },
             "/healthz": {
                 "get": {
                     "operationId": "healthz",
