@@ -571,7 +571,7 @@ def test_console_end_to_end(server_factory: Any, tab: tuple[Any, Watch]) -> None
     expect(delete_row.locator(".status")).to_have_text("200")
     expect(delete_row.locator("td.rid")).to_have_text(re.compile(r"^req_\w+$"))
     expect(delete_row).to_contain_text("browser")
-    sdk_rows = rows.filter(has_text="Python SDK 2.12.0")
+    sdk_rows = rows.filter(has_text=f"Python SDK {anthropic.__version__}")
     expect(sdk_rows.filter(has_text="GET")).to_have_count(1)
     expect(sdk_rows.filter(has_text="POST").locator(".status")).to_have_text("200")
     missing = httpx.get(f"{server.base_url}/v1/files/file_missing", headers=KEY_HEADERS)
