@@ -13,6 +13,7 @@ need=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || need+=(postgresql)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)  # tests/test_pgbouncer.py: transaction pooling
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]} (apt)" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
