@@ -69,8 +69,17 @@ def _hot_queries() -> dict[str, tuple[Executable, dict[str, Any]]]:
         "used_bytes": (sql._USED_BYTES, {"workspace_id": WORKSPACE}),
         "quota_charge": (sql._CHARGE_WITHIN_QUOTA, {"workspace_id": WORKSPACE, "size": 1, "quota": 10**12}),
         "find_key": (sql._FIND_KEY, {"key_id": "abcdefghijkm"}),
-        "claim_hidden": (sql._claim_query(sql._HIDDEN_ROWS, 500, NOW_US), {}),
-        "claim_expired": (sql._claim_query(sql._expired_rows(NOW_US), 500, NOW_US), {}),
+        "claim_hidden": (sql._claim_query(sql._HIDDEN_ROWS, sql.files.c.id, 500, NOW_US), {}),
+        "claim_expired": (
+            sql._claim_query(sql._expired_rows(NOW_US), sql.files.c.expires_at_us, 500, NOW_US),
+            {},
+        ),
+        # A small batch makes an ordered walk of another index look cheap to the planner (what it
+        # chose at 10 million rows when the claim was ordered by id).
+        "claim_expired_few": (
+            sql._claim_query(sql._expired_rows(NOW_US), sql.files.c.expires_at_us, 5, NOW_US),
+            {},
+        ),
         "orphan_existence": (sql._existing_ids_query(SOME_IDS), {}),
         "scrub_scan": (sql._scan_query(cursor, 500), {}),
     }
@@ -91,6 +100,7 @@ EXPECTED_PG: dict[str, set[str]] = {
     "find_key": {"api_keys_pkey"},
     "claim_hidden": {"ix_files_hidden"},
     "claim_expired": {"ix_files_expiring"},
+    "claim_expired_few": {"ix_files_expiring"},
     "orphan_existence": {"files_pkey"},
     "scrub_scan": {"files_pkey"},
 }

@@ -136,11 +136,15 @@ def _expired_rows(now_us: int) -> Any:
     return _VISIBLE & files.c.purged_at_us.is_(None) & (files.c.expires_at_us <= now_us)
 
 
-def _claim_query(condition: Any, limit: int, now_us: int) -> Select[Any]:
+def _claim_query(condition: Any, order: Any, limit: int, now_us: int) -> Select[Any]:
+    """``order``: the column of the partial index that holds exactly the candidates (``id`` for
+    hidden rows, ``expires_at_us`` for expiring ones). Ordered by another column, PostgreSQL may walk
+    the primary key and filter: measured at 10 million files, 1.6 s per claim of expired rows
+    (1.4 million rows skipped), growing as purged rows pile up in front."""
     claimable = condition & or_(files.c.lease_until_us.is_(None), files.c.lease_until_us < now_us)
     # SKIP LOCKED: replicas sweeping at once each take different rows (SQLite ignores it and
     # serializes writers instead).
-    return select(files).where(claimable).order_by(files.c.id).limit(limit).with_for_update(skip_locked=True)
+    return select(files).where(claimable).order_by(order).limit(limit).with_for_update(skip_locked=True)
 
 
 def _scan_query(after_id: str | None, limit: int) -> Select[Any]:
@@ -352,8 +356,10 @@ class SqlMetadataStore(MetadataStore):
         await self.runner.write(run)
 
     # -- sweeping
-    async def _claim(self, condition: Any, limit: int, now_us: int, lease_us: int) -> list[Row[Any, Any]]:
-        pick = _claim_query(condition, limit, now_us)
+    async def _claim(
+        self, condition: Any, order: Any, limit: int, now_us: int, lease_us: int
+    ) -> list[Row[Any, Any]]:
+        pick = _claim_query(condition, order, limit, now_us)
 
         def run(conn: Connection) -> list[Row[Any, Any]]:
             rows = list(conn.execute(pick).all())
@@ -368,11 +374,14 @@ class SqlMetadataStore(MetadataStore):
         return await self.runner.write(run)
 
     async def claim_hidden(self, limit: int, now_us: int, lease_us: int) -> list[str]:
-        rows = await self._claim(_HIDDEN_ROWS, limit, now_us, lease_us)
+        rows = await self._claim(_HIDDEN_ROWS, files.c.id, limit, now_us, lease_us)
         return [r._mapping["id"] for r in rows]
 
     async def claim_expired(self, limit: int, now_us: int, lease_us: int) -> list[FileRecord]:
-        return [_file(r) for r in await self._claim(_expired_rows(now_us), limit, now_us, lease_us)]
+        return [
+            _file(r)
+            for r in await self._claim(_expired_rows(now_us), files.c.expires_at_us, limit, now_us, lease_us)
+        ]
 
     async def mark_purged(self, file_id: str, now_us: int) -> None:
         mark = (
