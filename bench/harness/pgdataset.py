@@ -33,22 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from filesapi.ids import b58encode_fixed
+from filesapi.metadata.sql import _FILE_FIELDS
 
 DAY_US = 86_400 * 1_000_000
 DB = "capacity"
-_COLUMNS = (
-    "id",
-    "workspace_id",
-    "filename",
-    "mime_type",
-    "size_bytes",
-    "checksum",
-    "created_at_us",
-    "downloadable",
-    "scope_id",
-    "expires_at_us",
-    "stored_inline",
-)
+_COLUMNS = _FILE_FIELDS  # the columns an upload writes, in the order rows() yields them
 
 
 @dataclass(frozen=True)
