@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from harness import pgdataset
-from harness.clients import BETA_HEADER, api, sequential_latencies, shell_join, wrk
+from harness.clients import API_HEADERS, BETA_HEADER, api, sequential_latencies, shell_join, wrk
 from harness.clients import run as run_cmd
 from harness.context import Benchmark, Ctx, Unavailable
 from harness.plan import Plan, count
@@ -47,6 +47,14 @@ def rows(plan: Plan) -> dict[str, Row]:
             f"PG {n} files: scope list, p50", "empty database", "-", lambda r: None, "cap scope"
         ),
         "cap_get": _row(f"PG {n} files: metadata GET, p50", "empty database", "-", lambda r: None, "cap get"),
+        "cap_get_rps": _row(
+            f"PG {n} files: metadata GET, wrk {plan.meta_connections} connections",
+            "empty database",
+            "-",
+            lambda r: None,
+            "cap get/s",
+            unit="req/s",
+        ),
         "cap_upload": _row(
             f"PG {n} files: 4 KiB uploads",
             "empty database",
@@ -138,6 +146,14 @@ def _timed(ctx: Ctx, argv: list[str], ok: tuple[int, ...] = (0,)) -> tuple[float
     return took, out.stdout
 
 
+def _some_id(pg: Any, url: str) -> str:
+    """A file of the open-mode workspace, 50 from its newest."""
+    ws = _psql(pg, url, "SELECT id FROM workspaces WHERE name = 'default'")
+    return _psql(
+        pg, url, f"SELECT id FROM files WHERE workspace_id = '{ws}' ORDER BY id DESC OFFSET 50 LIMIT 1"
+    )
+
+
 def _measure_reads(ctx: Ctx, server: FilesapiServer, pg: Any, url: str, n: int) -> dict[str, float]:
     ws = _psql(pg, url, "SELECT id FROM workspaces WHERE name = 'default'")
     oldest = _psql(
@@ -194,6 +210,17 @@ def run(ctx: Ctx) -> None:
                 for key, what in (("first", "cap_list_first"), ("ids", "cap_ids"), ("scoped", "cap_scoped")):
                     ctx.rows[what].add(got["big"][key], got["empty"][key])
                 ctx.rows["cap_get"].add(got["big"]["get"], got["empty"]["get"])
+                served = {
+                    label: wrk(
+                        ctx,
+                        NAME,
+                        f"{server.url}/v1/files/{_some_id(pg, db)}",
+                        plan.meta_connections,
+                        headers=API_HEADERS,
+                    ).rps
+                    for label, server, db in (("empty", empty, empty_url), ("big", big, big_url))
+                }
+                ctx.rows["cap_get_rps"].add(served["big"], served["empty"])
                 ctx.rows["cap_list_deep"].add(got["big"]["deep"], got["big"]["first"])
                 ctx.log(f"round {rnd + 1}: uploads {rates}, reads {got}")
             _sweep_and_tools(ctx, pg, big, big_url, empty, empty_url)
