@@ -18,6 +18,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+[ -x /usr/sbin/pgbouncer ] || need+=(pgbouncer)  # tests/test_pgbouncer.py: transaction pooling
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing ${need[*]} (apt)" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -100,20 +100,21 @@ class PostgresServer:
         return self.url(name)
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(datadir: Path | None = None) -> PostgresServer:
+    """Start a cluster in a new temp folder, or in ``datadir`` (created by initdb unless it holds a
+    cluster already: the capacity benchmark keeps its 10-million-file cluster between runs)."""
     bindir = _bindir()
-    datadir = Path(tempfile.mkdtemp(prefix="filesapi-pg-"))
+    if datadir is None:
+        datadir = Path(tempfile.mkdtemp(prefix="filesapi-pg-"))
+    datadir.mkdir(parents=True, exist_ok=True)
     run_as: list[str] = []
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
         os.chown(datadir, user.pw_uid, user.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*run_as, str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    if not (datadir / "PG_VERSION").exists():
+        initdb = [str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+        subprocess.run([*run_as, *initdb], check=True, capture_output=True, timeout=120)
     server = PostgresServer(bindir, datadir, _free_port(), run_as)
     server.start()
     return server

@@ -8,7 +8,7 @@ import textwrap
 
 from harness.context import Benchmark
 
-from benchmarks import download, listing, metadata, parallel, s3, small, upload
+from benchmarks import capacity, download, listing, metadata, parallel, s3, small, upload
 
 REGISTRY: list[Benchmark] = [
     upload.BENCHMARK,
@@ -18,6 +18,7 @@ REGISTRY: list[Benchmark] = [
     small.BENCHMARK,
     parallel.BENCHMARK,
     s3.BENCHMARK,
+    capacity.BENCHMARK,
 ]
 BY_NAME = {b.name: b for b in REGISTRY}
 NAMES = tuple(BY_NAME)

@@ -23,6 +23,7 @@ class Plan:
     small_size: int
     small_connections: int
     meta_connections: int
+    capacity_files: int  # the PostgreSQL dataset of the capacity benchmark
     rounds: int
 
 
@@ -37,6 +38,7 @@ FULL = Plan(
     small_size=4096,
     small_connections=32,
     meta_connections=64,
+    capacity_files=10_000_000,
     rounds=5,
 )
 QUICK = Plan(
@@ -50,6 +52,7 @@ QUICK = Plan(
     small_size=4096,
     small_connections=32,
     meta_connections=64,
+    capacity_files=20_000,
     rounds=1,
 )
 

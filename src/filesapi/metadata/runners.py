@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sqlite3
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, Engine, Executable, Select, create_engine, event
 from sqlalchemy.engine import Dialect
@@ -257,6 +258,38 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
     return engine
 
 
+# Each process (each --workers worker of each replica) holds at most POOL_SIZE + POOL_OVERFLOW
+# connections: POOL_SIZE kept open once used, the overflow closed when returned.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+
+
+def _postgres_engine(parts: SplitResult) -> AsyncEngine:
+    """``?pgbouncer=transaction``: the server sits behind PgBouncer in transaction pooling, where
+    consecutive transactions may run on different server connections. asyncpg prepares every
+    statement under a name (``__asyncpg_stmt_N__``) and caches it per connection, so a name
+    prepared on one server connection is then missing (or taken) on another; this turns both
+    caches off and names each statement uniquely (tests/test_pgbouncer.py)."""
+    query = parse_qs(parts.query, keep_blank_values=True)
+    pooled = query.pop("pgbouncer", [""])[-1]
+    if pooled not in ("", "transaction"):
+        raise ValueError(f"pgbouncer={pooled!r}: the one supported value is pgbouncer=transaction")
+    connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 30}
+    if pooled:
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = lambda: f"__filesapi_{uuid.uuid4().hex}__"
+        query["prepared_statement_cache_size"] = ["0"]
+    rest = parts._replace(scheme="postgresql+asyncpg", query=urlencode(query, doseq=True))
+    return create_async_engine(
+        urlunsplit(rest),
+        pool_pre_ping=True,  # a connection the database dropped is replaced, not handed out
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_timeout=10,
+        connect_args=connect_args,
+    )
+
+
 def runner_for_url(url: str) -> Runner:
     """Map a filesapi metadata URL (``memory://``, ``sqlite:///path``, ``postgresql://...``) to a runner."""
     parts = urlsplit(url)
@@ -271,15 +304,7 @@ def runner_for_url(url: str) -> Runner:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return SqliteRunner(_sqlite_engine(f"sqlite:///{path}", in_memory=False), in_memory=False)
     if parts.scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
-        engine = create_async_engine(
-            "postgresql+asyncpg://" + url.split("://", 1)[1],
-            pool_pre_ping=True,  # a connection the database dropped is replaced, not handed out
-            pool_size=10,
-            max_overflow=20,
-            pool_timeout=10,
-            connect_args={"timeout": 5, "command_timeout": 30},
-        )
-        return AsyncRunner(engine)
+        return AsyncRunner(_postgres_engine(parts))
     raise ValueError(
         f"unsupported metadata URL {url!r} (use sqlite:///path, postgresql://user@host/db or memory://)"
     )
