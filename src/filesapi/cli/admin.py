@@ -17,9 +17,8 @@ import click
 
 from filesapi.cli._options import progress_option, storage_options
 from filesapi.cli._output import fail, human_size, progress_bars
+from filesapi.cli._remote import client_call, client_options, make_client
 from filesapi.cli._storage import prepare_schema, run_blocking, with_metadata, with_service
-from filesapi.cli.files import _client, _client_call
-from filesapi.cli.files import _client_options as client_options
 from filesapi.config import Settings, format_size
 from filesapi.service import FileService
 
@@ -295,8 +294,8 @@ def stats(as_json: bool, storage: Settings) -> None:
 
 
 def _admin_call(base_url: str, api_key: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    with _client(base_url, api_key) as client:
-        return _client_call(lambda: client.admin(method, path, **kwargs))
+    with make_client(base_url, api_key) as client:
+        return client_call(lambda: client.admin(method, path, **kwargs))
 
 
 def _rule_pairs(pairs: tuple[str, ...]) -> dict[str, Any]:

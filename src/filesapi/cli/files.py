@@ -7,15 +7,22 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from filesapi.cli._options import is_loopback, progress_option
+from filesapi.cli._options import progress_option
 from filesapi.cli._output import human_size, progress_bars
-from filesapi.client import ApiError, ConnectionFailed, FilesClient
+from filesapi.cli._remote import (
+    EXIT_API_ERROR,
+    EXIT_CONNECTION,
+    client_call,
+    client_options,
+    make_client,
+    report_api_error,
+)
+from filesapi.client import ApiError, ConnectionFailed
 
 __all__ = [
     "COMMANDS",
@@ -28,61 +35,6 @@ __all__ = [
     "upload",
 ]
 
-_T = TypeVar("_T")
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-EXIT_API_ERROR = 1
-EXIT_CONNECTION = 3
-
-
-def _client_options(fn: _F) -> _F:
-    options = [
-        click.option(
-            "--base-url",
-            envvar="ANTHROPIC_BASE_URL",
-            show_envvar=True,
-            default="http://127.0.0.1:8000",
-            show_default=True,
-            help="Server to talk to (filesapi, or https://api.anthropic.com).",
-        ),
-        click.option(
-            "--api-key",
-            envvar="ANTHROPIC_API_KEY",
-            show_envvar=True,
-            help="API key. Optional against a filesapi on this machine started with --auth open.",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _client(base_url: str, api_key: str | None) -> FilesClient:
-    from urllib.parse import urlsplit
-
-    if not api_key:
-        if not is_loopback(urlsplit(base_url).hostname or ""):
-            raise click.UsageError("an API key is needed: pass --api-key or set ANTHROPIC_API_KEY")
-        api_key = "filesapi-local"
-    return FilesClient(base_url, api_key)
-
-
-def _report(exc: ApiError) -> None:
-    request = f" (request {exc.request_id})" if exc.request_id else ""
-    click.echo(f"error: {exc.status} {exc.error_type}: {exc.message}{request}", err=True)
-
-
-def _client_call(fn: Callable[[], _T]) -> _T:
-    """Run a client call; turn its failures into a message and an exit code a script can rely on."""
-    try:
-        return fn()
-    except ApiError as exc:
-        _report(exc)
-        sys.exit(EXIT_API_ERROR)
-    except ConnectionFailed as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONNECTION)
-
 
 @click.command()
 @click.argument(
@@ -91,7 +43,7 @@ def _client_call(fn: Callable[[], _T]) -> _T:
 @click.option("--expires-in", "expires_in", type=int, help="Seconds until the files expire (3600..7776000).")
 @click.option("--json", "as_json", is_flag=True, help="Print each file's metadata as a JSON line.")
 @progress_option
-@_client_options
+@client_options
 def upload(
     files: tuple[Path, ...],
     expires_in: int | None,
@@ -101,7 +53,7 @@ def upload(
     api_key: str | None,
 ) -> None:
     """Upload FILES; prints each new file id (or its metadata with --json)."""
-    with _client(base_url, api_key) as client, progress_bars(progress) as bars:
+    with make_client(base_url, api_key) as client, progress_bars(progress) as bars:
         for path in files:
             task = bars.add_task(path.name, total=path.stat().st_size)
 
@@ -110,7 +62,7 @@ def upload(
                     path, expires_in_seconds=expires_in, progress=lambda n: bars.advance(task, n)
                 )
 
-            meta = _client_call(send)
+            meta = client_call(send)
             click.echo(json.dumps(meta) if as_json else meta["id"])
 
 
@@ -118,14 +70,14 @@ def upload(
 @click.option("--all", "everything", is_flag=True, help="Page through every file, not just the newest page.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Files per page.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line (for scripts).")
-@_client_options
+@client_options
 def list_command(everything: bool, limit: int, as_json: bool, base_url: str, api_key: str | None) -> None:
     """List files, newest first."""
     from rich.console import Console
     from rich.table import Table
 
-    with _client(base_url, api_key) as client:
-        rows = _client_call(lambda: list(client.list(limit=limit, everything=everything)))
+    with make_client(base_url, api_key) as client:
+        rows = client_call(lambda: list(client.list(limit=limit, everything=everything)))
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -155,11 +107,11 @@ def list_command(everything: bool, limit: int, as_json: bool, base_url: str, api
 
 @click.command()
 @click.argument("file_id")
-@_client_options
+@client_options
 def stat(file_id: str, base_url: str, api_key: str | None) -> None:
     """Print a file's metadata as JSON."""
-    with _client(base_url, api_key) as client:
-        click.echo(json.dumps(_client_call(lambda: client.stat(file_id)), indent=2))
+    with make_client(base_url, api_key) as client:
+        click.echo(json.dumps(client_call(lambda: client.stat(file_id)), indent=2))
 
 
 @click.command()
@@ -171,23 +123,23 @@ def stat(file_id: str, base_url: str, api_key: str | None) -> None:
     help="Where to write (a file or a folder; '-' for stdout). Default: the file's own name here.",
 )
 @progress_option
-@_client_options
+@client_options
 def download(
     file_id: str, output: Path | None, progress: bool | None, base_url: str, api_key: str | None
 ) -> None:
     """Download a file's content. Writes to a temporary name and renames when complete, so a
     failed download never leaves a truncated file behind."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         if output is not None and str(output) == "-":
-            _client_call(lambda: client.download(file_id, sys.stdout.buffer))
+            client_call(lambda: client.download(file_id, sys.stdout.buffer))
             return
-        name = Path(_client_call(lambda: client.stat(file_id))["filename"]).name or file_id
+        name = Path(client_call(lambda: client.stat(file_id))["filename"]).name or file_id
         target = (output / name if output.is_dir() else output) if output is not None else Path(name)
         partial = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
             with partial.open("wb") as handle, progress_bars(progress) as bars:
                 task = bars.add_task(name, total=None)
-                _client_call(
+                client_call(
                     lambda: client.download(
                         file_id,
                         handle,
@@ -203,17 +155,17 @@ def download(
 
 @click.command("rm")
 @click.argument("file_ids", nargs=-1, required=True)
-@_client_options
+@client_options
 def remove(file_ids: tuple[str, ...], base_url: str, api_key: str | None) -> None:
     """Delete files. Goes on past failures; exits 1 if any delete failed."""
     failed = False
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         for file_id in file_ids:
             try:
                 click.echo(f"deleted {client.delete(file_id)['id']}")
             except ApiError as exc:
                 failed = True
-                _report(exc)
+                report_api_error(exc)
             except ConnectionFailed as exc:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(EXIT_CONNECTION)
