@@ -14,7 +14,7 @@ import pytest
 SRC = Path(__file__).resolve().parent.parent / "src" / "filesapi"
 
 # Room -> the rooms it may import (besides itself). Keep this and docs/architecture.md in step.
-FOUNDATION = {"errors", "models", "ids", "numbers", "mime", "cursors", "config", "logs"}
+FOUNDATION = {"errors", "models", "ids", "numbers", "mime", "cursors", "config", "logs", "records"}
 ALLOWED: dict[str, set[str]] = {
     "foundation": set(),
     "stores": {"foundation"},

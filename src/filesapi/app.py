@@ -115,6 +115,7 @@ def build_app(
             finally:
                 await app.state.gateway.close()
                 journal.flush()
+                app.state.observer.flush()
                 shared.close()
             return
         assert settings is not None
@@ -129,6 +130,7 @@ def build_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
                 journal.flush()
+                app.state.observer.flush()
                 shared.close()
                 # Worker processes end with os._exit (no atexit): write out buffered log lines now.
                 for handler in logging.getLogger().handlers:

@@ -9,6 +9,8 @@ the id, so paging by id alone is paging by (created_at, id).
 
 from __future__ import annotations
 
+import os
+import random
 import re
 import secrets
 import threading
@@ -108,13 +110,19 @@ class IdClock:
         return "file_01" + b58encode_fixed(candidate, _FILE_BODY_CHARS), timestamp
 
 
+_fast_random = random.Random()
+# A forked worker must not repeat its parent's (or a sibling's) sequence.
+os.register_at_fork(after_in_child=_fast_random.seed)
+
+
 def _random_b58(length: int) -> str:
     return "".join(secrets.choice(BASE58_ALPHABET) for _ in range(length))
 
 
 def new_request_id() -> str:
-    # One draw of random bits, not 22 (this runs for every request).
-    return "req_01" + b58encode_fixed(secrets.randbits(128), 22)
+    # One draw of random bits, not 22 (this runs for every request). A request id names a request
+    # in logs and is no secret: the fast generator (seeded from the OS per process) is enough.
+    return "req_01" + b58encode_fixed(_fast_random.getrandbits(128), 22)
 
 
 def new_workspace_id() -> str:

@@ -7,35 +7,71 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["setup_logging"]
 
 
+_json_line = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+class _Stamps:
+    """``strftime`` once a second, not once a line."""
+
+    def __init__(self, pattern: str, convert: Callable[[float], time.struct_time]) -> None:
+        self.pattern = pattern
+        self.convert = convert
+        self.second = -1
+        self.text = ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self.second:
+            self.second, self.text = second, time.strftime(self.pattern, self.convert(created))
+        return self.text
+
+
 class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamp = _Stamps("%Y-%m-%dT%H:%M:%S", time.gmtime)
+
+    def line(self, created: float, level: str, name: str, message: str, fields: dict[str, Any] | None) -> str:
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
+            "ts": f"{self._stamp(created)}.{int(created * 1000) % 1000:03d}Z",
+            "level": level,
+            "logger": name,
+            "msg": message,
         }
+        if fields:
+            entry.update(fields)
+        return _json_line(entry)
+
+    def format(self, record: logging.LogRecord) -> str:
         request = getattr(record, "request", None)
-        if request is not None:
-            entry.update(request.as_dict())
+        fields = request.log_fields() if request is not None else None
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+            fields = {**(fields or {}), "exception": self.formatException(record.exc_info)}
+        return self.line(record.created, record.levelname.lower(), record.name, record.getMessage(), fields)
 
 
 class HumanFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._stamp = _Stamps("%H:%M:%S", time.localtime)
+
+    def line(self, created: float, level: str, name: str, message: str, fields: dict[str, Any] | None) -> str:
+        line = f"{self._stamp(created)} {level.upper():<7} {message}"
+        if fields is not None and "request_id" in fields:
+            workspace = fields.get("workspace")
+            line += f"  {fields['request_id']}" + (f" ws={workspace}" if workspace else "")
+        return line
+
     def format(self, record: logging.LogRecord) -> str:
-        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
-        line = f"{clock} {record.levelname:<7} {record.getMessage()}"
         request = getattr(record, "request", None)
-        if request is not None:
-            line += f"  {request.request_id}" + (f" ws={request.workspace}" if request.workspace else "")
+        fields = request.log_fields() if request is not None else None
+        line = self.line(record.created, record.levelname, record.name, record.getMessage(), fields)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -82,9 +118,49 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             if self._pending:
                 self.flush()
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Lines already formatted, buffered like ``emit``'s."""
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.extend(line + self.terminator for line in lines)
+            self._size += sum(len(line) + 1 for line in lines)
+            urgent = self._size >= self._max_buffer
+        if urgent:
+            self.flush()
+
+
+_installed: BufferedStreamHandler | None = None
+
+
+def line_writer(logger: logging.Logger) -> Callable[[list[tuple[float, str, dict[str, Any]]]], None] | None:
+    """A writer of INFO lines (``(created, message, fields)``) for ``logger`` that skips logging's
+    per-record machinery (a LogRecord, the caller's frame, a lock per line: most of an access log
+    line's cost), when that changes nothing: ``setup_logging`` configured the handler, and nothing
+    else sits between ``logger`` and it. None otherwise (use the logger). Ask again per batch."""
+    handler = _installed
+    formatter = handler.formatter if handler is not None else None
+    if handler is None or not isinstance(formatter, JsonFormatter | HumanFormatter):
+        return None
+    if not logger.isEnabledFor(logging.INFO) or handler.level > logging.INFO or handler.filters:
+        return None
+    node: logging.Logger | None = logger
+    while node is not None and node.parent is not None:  # up to (not including) the root
+        if node.handlers or node.filters or not node.propagate:
+            return None
+        node = node.parent
+    if node is None or node.handlers != [handler]:
+        return None
+    name = logger.name
+
+    def write(entries: list[tuple[float, str, dict[str, Any]]]) -> None:
+        line = formatter.line
+        handler.write_lines([line(when, "info", name, message, fields) for when, message, fields in entries])
+
+    return write
+
 
 def setup_logging(level: str = "info", json_lines: bool | None = None) -> None:
     """``json_lines`` None: JSON unless stderr is a terminal."""
+    global _installed
     use_json = not sys.stderr.isatty() if json_lines is None else json_lines
     handler = BufferedStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else HumanFormatter())
@@ -92,3 +168,4 @@ def setup_logging(level: str = "info", json_lines: bool | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    _installed = handler

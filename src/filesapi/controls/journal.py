@@ -2,7 +2,8 @@
 
 Recording costs a list append on the hot path: each process writes its pending entries to the
 server's shared SQLite file in one transaction every ``FLUSH_SECONDS`` (or at once past
-``FLUSH_BATCH``), without fsync. A reader flushes its own process's entries first; with several
+``FLUSH_BATCH``), without fsync, one column per field (a JSON text per entry cost more than the
+rest of the write). A reader flushes its own process's entries first; with several
 workers it also waits one flush interval, so requests answered before the read are in it. The last
 ``KEEP`` entries (at least) are kept. Keys are stored redacted, bodies never.
 """
@@ -13,11 +14,12 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from filesapi.controls.shared import SharedState
+from filesapi.records import JOURNAL_FIELDS, RequestRecord
 
 __all__ = [
     "FLUSH_SECONDS",
@@ -107,18 +109,41 @@ class UnknownCursor(ValueError):
     pass
 
 
+# The journal's columns beyond its own id and ws_seq: every field of an entry, the nested ones
+# (rarely set) in one JSON column.
+_NESTED = ("sdk", "fault", "upload", "files")
+_FLAT = tuple(name for name in JOURNAL_FIELDS if name not in _NESTED)
+_COLUMNS = ", ".join(_FLAT)
+_INSERT = f"INSERT INTO journal (ws_seq, {_COLUMNS}, nested) VALUES (?, {', '.join('?' * len(_FLAT))}, ?)"  # noqa: S608
+_SELECT = f"SELECT {_COLUMNS}, nested FROM journal"  # noqa: S608 - constant
+
+
+def _row(record: RequestRecord) -> list[Any]:
+    nested = {name: getattr(record, name) for name in _NESTED if getattr(record, name) is not None}
+    row: list[Any] = [None]
+    row += [getattr(record, name) for name in _FLAT]
+    row.append(_dumps(nested) if nested else None)
+    return row
+
+
+def _entry(row: Sequence[Any]) -> dict[str, Any]:
+    entry = dict(zip(_FLAT, row, strict=False))
+    nested = json.loads(row[-1]) if row[-1] else {}
+    return {name: entry[name] if name in entry else nested.get(name) for name in JOURNAL_FIELDS}
+
+
 class Journal:
     def __init__(self, shared: SharedState, *, workers: int = 1) -> None:
         self.shared = shared
         self.workers = workers
         self.server_id = secrets.token_hex(4)  # the console's "process" token: one journal per server
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[RequestRecord] = []
         self._scheduled: asyncio.TimerHandle | None = None
         self._since_trim = 0
 
     # -- writing
-    def append(self, entry: dict[str, Any]) -> None:
-        self._pending.append(entry)
+    def append(self, record: RequestRecord) -> None:
+        self._pending.append(record)
         if len(self._pending) >= FLUSH_BATCH:
             self.flush()
             return
@@ -138,23 +163,10 @@ class Journal:
         if not pending:
             return
         counts: dict[str, int] = {}
-        for entry in pending:
-            if entry.get("workspace") is not None:
-                counts[entry["workspace"]] = counts.get(entry["workspace"], 0) + 1
-        rows = [
-            [
-                None,
-                entry["started_us"],
-                entry["request_id"],
-                entry["method"],
-                entry["operation"],
-                entry["status"] or 0,
-                entry.get("workspace"),
-                entry.get("workspace_id"),
-                _dumps(entry),
-            ]
-            for entry in pending
-        ]
+        for record in pending:
+            if record.workspace is not None:
+                counts[record.workspace] = counts.get(record.workspace, 0) + 1
+        rows = [_row(record) for record in pending]
         with self.shared.transaction() as db:
             # One counter update per workspace per batch, then the batch's numbers are handed out.
             next_seq: dict[str, int] = {}
@@ -165,16 +177,11 @@ class Journal:
                     (workspace, count),
                 ).fetchone()[0]
                 next_seq[workspace] = int(last) - count + 1
-            for row in rows:
-                workspace = row[6]
-                if workspace is not None:
-                    row[0] = next_seq[str(workspace)]
-                    next_seq[str(workspace)] += 1
-            db.executemany(
-                "INSERT INTO journal (ws_seq, started_us, request_id, method, operation, status, "
-                "workspace, workspace_id, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            for record, row in zip(pending, rows, strict=True):
+                if record.workspace is not None:
+                    row[0] = next_seq[record.workspace]
+                    next_seq[record.workspace] += 1
+            db.executemany(_INSERT, rows)
             self._since_trim += len(pending)
             if self._since_trim >= _TRIM_EVERY:
                 self._since_trim = 0
@@ -224,12 +231,12 @@ class Journal:
         if query.since_us is not None:
             where.append("started_us >= ?")
             params.append(query.since_us)
-        sql = "SELECT entry FROM journal"
+        sql = _SELECT
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_us DESC, id DESC LIMIT ?"
         rows = self.shared.read(sql, (*params, query.limit + 1))
-        return [json.loads(str(r[0])) for r in rows[: query.limit]], len(rows) > query.limit
+        return [_entry(r) for r in rows[: query.limit]], len(rows) > query.limit
 
     def recent(
         self, workspace: str | None, after_seq: int, limit: int, *, include_console: bool
@@ -241,16 +248,16 @@ class Journal:
         console = "" if include_console else " AND operation IS NOT 'console'"
         if workspace is None:
             rows = self.shared.read(
-                f"SELECT id, entry FROM journal WHERE id > ?{console} ORDER BY id DESC LIMIT ?",  # noqa: S608 - constant
+                f"SELECT id, {_COLUMNS}, nested FROM journal WHERE id > ?{console} ORDER BY id DESC LIMIT ?",  # noqa: S608
                 (after_seq, limit),
             )
             last = self.shared.read("SELECT MAX(id) FROM journal")[0][0]
         else:
             rows = self.shared.read(
-                f"SELECT ws_seq, entry FROM journal WHERE workspace = ? AND ws_seq > ?{console} "  # noqa: S608
+                f"SELECT ws_seq, {_COLUMNS}, nested FROM journal WHERE workspace = ? AND ws_seq > ?{console} "  # noqa: S608
                 "ORDER BY ws_seq DESC LIMIT ?",
                 (workspace, after_seq, limit),
             )
             found = self.shared.read("SELECT last FROM journal_seqs WHERE workspace = ?", (workspace,))
             last = found[0][0] if found else 0
-        return [(int(str(r[0])), json.loads(str(r[1]))) for r in reversed(rows)], int(str(last or 0))
+        return [(int(str(r[0])), _entry(r[1:])) for r in reversed(rows)], int(str(last or 0))

@@ -27,18 +27,30 @@ __all__ = ["RUNTIME_DIR_ENV", "SharedState"]
 
 RUNTIME_DIR_ENV = "FILESAPI_RUNTIME_DIR"
 _PAGE = struct.Struct("<qqq")  # clock offset (us), fault rules generation, clock epoch
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY,
     ws_seq INTEGER,
-    started_us INTEGER NOT NULL,
     request_id TEXT NOT NULL,
+    started_us INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
     method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    route TEXT NOT NULL,
     operation TEXT,
-    status INTEGER NOT NULL,
+    dialect TEXT NOT NULL,
+    status INTEGER,
+    error_type TEXT,
     workspace TEXT,
     workspace_id TEXT,
-    entry TEXT NOT NULL
+    api_key TEXT,
+    user_agent TEXT NOT NULL,
+    worker INTEGER NOT NULL,
+    bytes_in INTEGER NOT NULL,
+    bytes_out INTEGER NOT NULL,
+    upstream_request_id TEXT,
+    nested TEXT
 );
 
 CREATE INDEX IF NOT EXISTS journal_workspace ON journal (workspace, ws_seq);
@@ -74,6 +86,11 @@ class SharedState:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=OFF")
         with self.transaction() as db:
+            if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+                # A directory an older filesapi left (nothing in it is durable): start it afresh.
+                db.execute("DROP TABLE IF EXISTS journal")
+                db.execute("DROP TABLE IF EXISTS journal_seqs")
+                db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)

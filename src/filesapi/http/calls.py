@@ -67,17 +67,35 @@ def api_key(request: Request) -> str | None:
     return presented_key(request.headers.get("x-api-key"), request.headers.get("authorization"))
 
 
+_AUTH_HEADERS = (b"x-api-key", b"authorization", b"anthropic-workspace-id", b"anthropic-version")
+
+
+def _auth_headers(request: Request) -> tuple[list[str | None], list[str]]:
+    """The first value of each of ``_AUTH_HEADERS`` and every ``anthropic-beta`` value, in one
+    pass over the raw headers (as Starlette's ``Headers`` would give them: latin-1)."""
+    found: list[str | None] = [None, None, None, None]
+    betas: list[str] = []
+    for name, value in request.scope["headers"]:
+        if name == b"anthropic-beta":
+            betas.append(value.decode("latin-1"))
+        elif name in _AUTH_HEADERS:
+            index = _AUTH_HEADERS.index(name)
+            if found[index] is None:
+                found[index] = value.decode("latin-1")
+    return found, betas
+
+
 async def authorize(request: Request) -> Call:
     """The caller's workspace (by key) and dialect (by ``anthropic-beta``); 401/403/400 otherwise."""
+    (x_api_key, authorization, workspace, version), betas = _auth_headers(request)
     principal = await app_state(request).authenticator.authenticate(
-        api_key(request), request.headers.get("anthropic-workspace-id")
+        presented_key(x_api_key, authorization), workspace
     )
-    version = request.headers.get("anthropic-version")
     if not version:
         raise InvalidRequest("anthropic-version: header is required")
     if not _VERSION_SHAPE.fullmatch(version.strip()):
         raise InvalidRequest(f"anthropic-version: {version[:40]!r} is not a valid version (e.g. 2023-06-01).")
-    dialect = Dialect.BETA if is_beta(request.headers.getlist("anthropic-beta")) else Dialect.GA
+    dialect = Dialect.BETA if betas and is_beta(betas) else Dialect.GA
     state = request.scope["state"]
     state["workspace"] = principal.workspace.name  # for the access log, metrics and the journal
     state["workspace_id"] = principal.workspace.id

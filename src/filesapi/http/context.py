@@ -23,6 +23,7 @@ from filesapi.http.guard import SendTimedOut
 from filesapi.http.observe import Observer
 from filesapi.ids import new_request_id
 from filesapi.numbers import decimal
+from filesapi.records import RequestRecord
 
 __all__ = ["SECURITY_HEADERS", "AbortConnection", "RequestContext"]
 
@@ -40,17 +41,8 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
-def _header(scope: Scope, name: bytes) -> list[str]:
-    return [v.decode("latin-1") for k, v in scope.get("headers", []) if k == name]
-
-
-def _api_key(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"x-api-key":
-            return str(value.decode("latin-1")).strip()
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return str(value[7:].decode("latin-1")).strip()
-    return None
+def _credential(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1").strip()
 
 
 def _error_type(body: Any) -> str | None:
@@ -90,15 +82,26 @@ class RequestContext:
             nonlocal status, complete, bytes_out, error_type
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers: list[Any] = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                if b"request-id" not in present:  # the gateway relays its upstream's
+                headers: list[Any] = list(message.get("headers", ()))
+                has_id = has_type_options = has_policy = False
+                length = None
+                for name, value in headers:  # the app's own headers are lower case (Starlette's)
+                    if name == b"content-length":
+                        length = value
+                    elif name == b"request-id":
+                        has_id = True  # the gateway relays its upstream's
+                    elif name == b"x-content-type-options":
+                        has_type_options = True
+                    elif name == b"content-security-policy":
+                        has_policy = True  # a page of the server's own (docs, console) sets a looser one
+                if not has_id:
                     headers.append((b"request-id", request_id.encode()))
-                # A page of the server's own (docs, console) sets its own, looser policy.
-                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if not has_type_options:
+                    headers.append(SECURITY_HEADERS[0])
+                if not has_policy:
+                    headers.append(SECURITY_HEADERS[1])
                 message = {**message, "headers": headers}
                 if status != 304 and scope["method"] != "HEAD":
-                    length = dict(headers).get(b"content-length")
                     state["declared_length"] = decimal(length.decode("latin-1")) if length else None
             elif message["type"] == "http.response.body":
                 if status >= 400 and bytes_out == 0 and error_type is None:
@@ -138,52 +141,61 @@ class RequestContext:
                     "error after %s %s was answered (request %s)", scope["method"], scope["path"], request_id
                 )
         finally:
-            route = scope.get("route")
-            method = scope["method"][:_MAX_LOGGED]
-            path = scope["path"][:_MAX_LOGGED_PATH]
-            dialect = "beta" if is_beta(_header(scope, b"anthropic-beta")) else "ga"
-            duration_ms = (time.perf_counter() - started) * 1000
-            user_agent = (_header(scope, b"user-agent") or [""])[0][:200]
-            route_path = getattr(route, "path", "unmatched")
-            self.observer.record(
-                time=started_us / 1e6,
-                request_id=request_id,
-                method=method,
-                path=path,
-                route=route_path,
-                dialect=dialect,
-                status=status,
-                duration_ms=duration_ms,
-                bytes_in=state.get("bytes_in", 0),  # counted by the upload handler as it reads
-                bytes_out=bytes_out,
-                workspace=state.get("workspace"),
-                user_agent=user_agent,
-                files=state.get("gateway_files"),
-                upstream_request_id=state.get("upstream_request_id"),
-            )
-            self.journal.append(
-                {
-                    "request_id": request_id,
-                    "started_us": started_us,
-                    "duration_ms": round(duration_ms, 3),
-                    "method": method,
-                    "path": path,
-                    "route": route_path,
-                    "operation": operation_of(scope["method"], scope["path"]),
-                    "dialect": dialect,
-                    "status": status or None,
-                    "error_type": error_type,
-                    "workspace": state.get("workspace"),
-                    "workspace_id": state.get("workspace_id"),
-                    "api_key": redact_key(_api_key(scope)),
-                    "sdk": sdk_of_headers(scope.get("headers", [])),
-                    "user_agent": user_agent,
-                    "fault": state.get("fault"),
-                    "worker": _PID,
-                    "bytes_in": state.get("bytes_in", 0),
-                    "bytes_out": bytes_out,
-                    "upload": state.get("upload"),
-                    "files": state.get("gateway_files"),  # Messages gateway calls (never their bytes)
-                    "upstream_request_id": state.get("upstream_request_id"),
-                }
-            )
+            self._record(scope, state, request_id, started_us, started, status, bytes_out, error_type)
+
+    def _record(
+        self,
+        scope: Scope,
+        state: dict[str, Any],
+        request_id: str,
+        started_us: int,
+        started: float,
+        status: int,
+        bytes_out: int,
+        error_type: str | None,
+    ) -> None:
+        """One record of the request, for the metrics, the access log and the journal."""
+        duration_ms = (time.perf_counter() - started) * 1000
+        key = bearer = agent = None
+        stainless = False
+        betas: list[str] = []
+        for name, value in scope.get("headers", ()):
+            if name == b"x-api-key":
+                key = value if key is None else key
+            elif name == b"authorization":
+                if bearer is None and value[:7].lower() == b"bearer ":
+                    bearer = value[7:]
+            elif name == b"anthropic-beta":
+                betas.append(value.decode("latin-1"))
+            elif name == b"user-agent":
+                agent = agent if agent is not None else value
+            elif name.startswith(b"x-stainless-"):
+                stainless = True
+        method = scope["method"]
+        path = scope["path"]
+        record = RequestRecord(
+            request_id=request_id,
+            started_us=started_us,
+            duration_ms=round(duration_ms, 3),
+            method=method[:_MAX_LOGGED],
+            path=path[:_MAX_LOGGED_PATH],
+            route=getattr(scope.get("route"), "path", "unmatched"),
+            operation=operation_of(method, path),
+            dialect="beta" if betas and is_beta(betas) else "ga",
+            status=status or None,
+            error_type=error_type,
+            workspace=state.get("workspace"),
+            workspace_id=state.get("workspace_id"),
+            api_key=redact_key(_credential(key if key is not None else bearer)),
+            sdk=sdk_of_headers(scope["headers"]) if stainless else None,
+            user_agent=agent.decode("latin-1")[:200] if agent is not None else "",
+            fault=state.get("fault"),
+            worker=_PID,
+            bytes_in=state.get("bytes_in", 0),  # counted by the upload handler as it reads
+            bytes_out=bytes_out,
+            upload=state.get("upload"),
+            files=state.get("gateway_files"),  # Messages gateway calls (never their bytes)
+            upstream_request_id=state.get("upstream_request_id"),
+        )
+        self.observer.record(record)
+        self.journal.append(record)

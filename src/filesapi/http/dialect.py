@@ -7,6 +7,7 @@ with or without spaces, as repeated header lines, or duplicated). GA: everything
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import time
 from collections.abc import Iterable
@@ -14,7 +15,16 @@ from typing import Any
 
 from filesapi.models import FileRecord
 
-__all__ = ["BETA_FLAG", "Dialect", "dump", "file_json", "format_time", "is_beta"]
+__all__ = [
+    "BETA_FLAG",
+    "Dialect",
+    "dump",
+    "file_json",
+    "file_json_bytes",
+    "files_page_bytes",
+    "format_time",
+    "is_beta",
+]
 
 BETA_FLAG = "files-api-2025-04-14"
 
@@ -28,6 +38,7 @@ def is_beta(beta_header_values: Iterable[str]) -> bool:
     return any(token.strip() == BETA_FLAG for value in beta_header_values for token in value.split(","))
 
 
+@functools.lru_cache(maxsize=4096)  # the same files are read again and again
 def format_time(us: int) -> str:
     """RFC 3339 in UTC with microseconds and ``Z``, e.g. ``2025-04-15T18:37:24.100435Z``."""
     seconds, micros = divmod(us, 1_000_000)
@@ -55,5 +66,22 @@ def file_json(record: FileRecord, dialect: Dialect) -> dict[str, Any]:
     return body
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def dump(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _encode(body).encode("utf-8")
+
+
+@functools.lru_cache(maxsize=8192)
+def file_json_bytes(record: FileRecord, dialect: Dialect) -> bytes:
+    """``dump(file_json(record, dialect))``, kept for the files read again and again. The key is
+    the whole record (every field, not only the id), so nothing stale can come back."""
+    return dump(file_json(record, dialect))
+
+
+def files_page_bytes(records: Iterable[FileRecord], dialect: Dialect, rest: dict[str, Any]) -> bytes:
+    """``dump({"data": [file_json(r, dialect) ...], **rest})``, from the files' kept JSON."""
+    data = b",".join([file_json_bytes(r, dialect) for r in records])
+    tail = dump(rest)[1:] if rest else b"}"
+    return b'{"data":[' + data + b"]" + (b"," + tail if rest else tail)

@@ -24,7 +24,7 @@ from filesapi.http.calls import (
     query_int,
     query_one,
 )
-from filesapi.http.dialect import Dialect, file_json
+from filesapi.http.dialect import Dialect, file_json_bytes, files_page_bytes
 from filesapi.http.download import (
     BlobResponse,
     RangeNotSatisfiable,
@@ -170,10 +170,14 @@ async def receive_upload(
 async def upload(request: Request) -> Response:
     call = await authorize(request)
     record = await receive_upload(request, call.principal)
-    return json_response(file_json(record, call.dialect))
+    return _bytes_response(file_json_bytes(record, call.dialect))
 
 
 # -- list
+
+
+def _bytes_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 async def list_files(request: Request) -> Response:
@@ -194,7 +198,7 @@ async def list_files(request: Request) -> Response:
             if page_token is not None or limit is not None:
                 raise InvalidRequest("ids cannot be combined with page or limit.")
             files = await service.list_ids(call.principal, ids)
-            return json_response({"data": [file_json(r, call.dialect) for r in files], "next_page": None})
+            return _bytes_response(files_page_bytes(files, call.dialect, {"next_page": None}))
     page, next_page = await service.list_files(
         call.principal,
         limit=limit,
@@ -203,18 +207,16 @@ async def list_files(request: Request) -> Response:
         before_id=query_one(request, "before_id"),
         scope_id=scope_id,
     )
-    data = [file_json(r, call.dialect) for r in page.files]
+    files = page.files
     if call.dialect is Dialect.GA:
-        return json_response({"data": data, "next_page": next_page})
-    return json_response(
-        {
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": page.has_more,
-            "next_page": next_page,
-        }
-    )
+        return _bytes_response(files_page_bytes(files, call.dialect, {"next_page": next_page}))
+    rest = {
+        "first_id": files[0].id if files else None,
+        "last_id": files[-1].id if files else None,
+        "has_more": page.has_more,
+        "next_page": next_page,
+    }
+    return _bytes_response(files_page_bytes(files, call.dialect, rest))
 
 
 # -- one file
@@ -223,7 +225,7 @@ async def list_files(request: Request) -> Response:
 async def retrieve(request: Request) -> Response:
     call = await authorize(request)
     record = await app_state(request).service.get(call.principal, request.path_params["file_id"])
-    return json_response(file_json(record, call.dialect))
+    return _bytes_response(file_json_bytes(record, call.dialect))
 
 
 async def delete(request: Request) -> Response:

@@ -38,6 +38,9 @@ __all__ = ["Guard", "HttpOptions", "SendTimedOut", "host_name"]
 
 log = logging.getLogger("filesapi.http")
 
+_UNTIMED_BYTES = 16 * 1024
+_Refusal = tuple[int, str, str, dict[str, str]]  # status, error type, message, headers
+
 
 @dataclass(frozen=True)
 class HttpOptions:
@@ -79,12 +82,19 @@ def host_name(host: str) -> str:
     return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
-def _first_headers(scope: Scope, names: tuple[bytes, ...]) -> dict[bytes, str]:
-    found: dict[bytes, str] = {}
+def _read_headers(scope: Scope) -> tuple[int, str | None, str | None, str | None]:
+    """In one pass: the headers' size, and the first ``host``, ``x-api-key`` and ``authorization``."""
+    size = 0
+    host = x_api_key = authorization = None
     for name, value in scope["headers"]:
-        if name in names and name not in found:
-            found[name] = value.decode("latin-1")
-    return found
+        size += len(name) + len(value) + 4
+        if name == b"host":
+            host = value.decode("latin-1") if host is None else host
+        elif name == b"x-api-key":
+            x_api_key = value.decode("latin-1") if x_api_key is None else x_api_key
+        elif name == b"authorization":
+            authorization = value.decode("latin-1") if authorization is None else authorization
+    return size, host, x_api_key, authorization
 
 
 class Guard:
@@ -96,13 +106,12 @@ class Guard:
         self._store = store
         self._limiter: SharedRateLimiter | None = None
 
-    def _client(self, scope: Scope) -> bytes | None:
+    def _client(self, scope: Scope, x_api_key: str | None, authorization: str | None) -> bytes | None:
         """Who the limits count this request against; a digest, so the tables never hold a key."""
         if self.options.limit_by_address:
             client = scope.get("client")
             return b"addr:" + (client[0] if client else "unknown").encode()
-        headers = _first_headers(scope, (b"x-api-key", b"authorization"))
-        key = presented_key(headers.get(b"x-api-key"), headers.get(b"authorization"))
+        key = presented_key(x_api_key, authorization)
         return (
             None
             if key is None
@@ -118,7 +127,7 @@ class Guard:
             self._limiter = SharedRateLimiter(rate, self._store)
         return await self._limiter.wait_seconds(client)
 
-    async def _over_rate(self, client: bytes) -> tuple[int, str, str, dict[str, str]] | None:
+    async def _over_rate(self, client: bytes) -> _Refusal | None:
         wait = await self._wait_seconds(client)
         if not wait:
             return None
@@ -126,10 +135,9 @@ class Guard:
         headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))}
         return 429, "rate_limit_error", message, headers
 
-    def _refusal(self, scope: Scope, client: bytes | None) -> tuple[int, str, str, dict[str, str]] | None:
+    def _refusal(self, header_bytes: int, client: bytes | None) -> _Refusal | None:
         """Why this request may not go on (status, type, message, headers), or None."""
         options = self.options
-        header_bytes = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
         if header_bytes > options.max_header_bytes:
             most = options.max_header_bytes
             message = f"The request headers are {header_bytes} bytes; at most {most} are allowed."
@@ -153,21 +161,20 @@ class Guard:
             await self.app(scope, receive, send)
             return
         request_id = scope.get("state", {}).get("request_id", "req_unknown")
+        header_bytes, host, x_api_key, authorization = _read_headers(scope)
         allowed = self.options.allowed_hosts
-        if allowed is not None:
-            host = _first_headers(scope, (b"host",)).get(b"host")
-            if host is not None and host_name(host) not in allowed:
-                message = (
-                    f"This server answers for {', '.join(sorted(allowed))} only, not for Host {host[:100]!r} "
-                    "(--auth open trusts local callers only; name other hosts with --allowed-hosts)."
-                )
-                await error_response(421, "invalid_request_error", message, request_id)(scope, receive, send)
-                return
+        if allowed is not None and host is not None and host_name(host) not in allowed:
+            message = (
+                f"This server answers for {', '.join(sorted(allowed))} only, not for Host {host[:100]!r} "
+                "(--auth open trusts local callers only; name other hosts with --allowed-hosts)."
+            )
+            await error_response(421, "invalid_request_error", message, request_id)(scope, receive, send)
+            return
         if not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        client = self._client(scope)
-        refusal = self._refusal(scope, client)
+        client = self._client(scope, x_api_key, authorization)
+        refusal = self._refusal(header_bytes, client)
         if refusal is None and client is not None and self.options.rate_limit_per_minute:
             refusal = await self._over_rate(client)
         if refusal is not None:
@@ -196,7 +203,11 @@ class Guard:
             return send
 
         async def timed_send(message: Message) -> None:
-            if message["type"] != "http.response.body":
+            # A last chunk this small fits the socket's buffer: the server takes it at once, stalled
+            # client or not (and a timer per answer costs as much as the rest of a small one's send).
+            if message["type"] != "http.response.body" or (
+                not message.get("more_body", False) and len(message.get("body", b"")) <= _UNTIMED_BYTES
+            ):
                 await send(message)
                 return
             try:

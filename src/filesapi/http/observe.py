@@ -12,12 +12,11 @@ Nothing here ever records a key or a header value other than the user agent.
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -25,38 +24,17 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from filesapi.config import METRICS_DIR_ENV
+from filesapi.logs import line_writer
 from filesapi.models import WorkspaceStats
+from filesapi.records import RequestRecord
 
-__all__ = ["METRIC_METHODS", "Observer", "RequestRecord", "metric_method"]
+__all__ = ["FLUSH_BATCH", "FLUSH_SECONDS", "METRIC_METHODS", "Observer", "metric_method"]
 
 access_log = logging.getLogger("filesapi.access")
 
+FLUSH_SECONDS = 0.05
+FLUSH_BATCH = 256
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    seq: int
-    time: float
-    request_id: str
-    method: str
-    path: str
-    route: str
-    dialect: str
-    status: int
-    duration_ms: float
-    bytes_in: int
-    bytes_out: int
-    workspace: str | None
-    user_agent: str
-    # Messages gateway calls: the files resolved (id, filename, media_type, size_bytes, block).
-    files: list[dict[str, Any]] | None = None
-    upstream_request_id: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        # Not dataclasses.asdict: that deep-copies, and this runs for every logged request.
-        return {name: getattr(self, name) for name in _RECORD_FIELDS}
-
-
-_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
 
 # Label values come from this closed set, never from the client: any other method (a client may send
 # thousands of made-up ones) is counted as "other", so a scrape cannot be grown from outside.
@@ -92,8 +70,11 @@ class Observer:
         self.bytes_out = Counter("filesapi_sent_bytes", "Response body bytes sent", registry=self.registry)
         # Read when prometheus-client was imported, which chose then how its values are kept.
         self.shared_dir = os.environ.get(METRICS_DIR_ENV) or None
-        self._seq = itertools.count(1)
         self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+        self._pending: list[tuple[float, RequestRecord]] = []
+        self._scheduled: asyncio.TimerHandle | None = None
+        # Nobody set logging up the server's way (setup_logging): keep logging's usual behaviour.
+        self._direct_log = line_writer(access_log) is None
 
     def scrape(self, storage: Iterable[WorkspaceStats]) -> bytes:
         """The Prometheus exposition of every process of this server, plus ``storage`` (read from
@@ -104,31 +85,67 @@ class Observer:
             MultiProcessCollector(source, self.shared_dir)  # type: ignore[no-untyped-call]
         return generate_latest(_Scrape(source, list(storage)))
 
-    def record(self, **fields: Any) -> RequestRecord:
-        record = RequestRecord(seq=next(self._seq), **fields)
-        method = metric_method(record.method)
-        # The labelled children, found once per label set (labels() takes a lock and builds keys
-        # on every call); the sets are few: routes, methods, dialects and statuses are closed.
-        key = (record.route, method, record.dialect, record.status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.requests.labels(record.route, method, record.dialect, str(record.status)),
-                self.latency.labels(record.route, method),
-            )
-        children[0].inc()
-        children[1].observe(record.duration_ms / 1000)
-        self.bytes_in.inc(record.bytes_in)
-        self.bytes_out.inc(record.bytes_out)
-        access_log.info(
-            "%s %s %s %.1fms",
-            record.method,
-            record.path,
-            record.status,
-            record.duration_ms,
-            extra={"request": record},  # formatters read its fields; no dict unless one is written
-        )
-        return record
+    def record(self, record: RequestRecord) -> None:
+        """Count the request and log its line: at once through ``logging`` when someone else set
+        logging up (tests, an embedding app); else batched, every ``FLUSH_SECONDS`` or
+        ``FLUSH_BATCH`` requests, with the metrics (a scrape flushes first)."""
+        if self._direct_log:
+            access_log.info(_message(record), extra={"request": record})
+        self._pending.append((time.time(), record))
+        if len(self._pending) >= FLUSH_BATCH:
+            self.flush()
+        elif self._scheduled is None:
+            try:
+                self._scheduled = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+            except RuntimeError:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        counts: dict[tuple[str, str, str, int], int] = {}
+        bytes_in = bytes_out = 0
+        for _, record in pending:
+            key = (record.route, metric_method(record.method), record.dialect, record.status or 0)
+            children = self._children.get(key)
+            if children is None:
+                # The labelled children, found once per label set (labels() takes a lock and builds
+                # keys); the sets are few: routes, methods, dialects and statuses are closed.
+                children = self._children[key] = (
+                    self.requests.labels(key[0], key[1], key[2], str(key[3])),
+                    self.latency.labels(key[0], key[1]),
+                )
+            counts[key] = counts.get(key, 0) + 1
+            children[1].observe(record.duration_ms / 1000)
+            bytes_in += record.bytes_in
+            bytes_out += record.bytes_out
+        for key, count in counts.items():
+            self._children[key][0].inc(count)
+        self.bytes_in.inc(bytes_in)
+        self.bytes_out.inc(bytes_out)
+        if self._direct_log:
+            return
+        write = line_writer(access_log)
+        if write is not None:
+            write([(created, _message(record), record.log_fields()) for created, record in pending])
+        else:  # logging was set up anew since this process started: log through it
+            for _, record in pending:
+                access_log.info(_message(record), extra={"request": record})
+
+    async def settle(self) -> None:
+        """Make every request answered so far count: this process's at once, other workers'
+        after their next flush."""
+        self.flush()
+        if self.shared_dir is not None:
+            await asyncio.sleep(FLUSH_SECONDS * 2.5)
+
+
+def _message(record: RequestRecord) -> str:
+    return f"{record.method} {record.path} {record.status or 0} {record.duration_ms:.1f}ms"
 
 
 class _Scrape:

@@ -46,6 +46,7 @@ async def metrics(request: Request) -> Response:
             "With --auth keys, /metrics needs the admin key (Authorization: Bearer <admin key>)."
         )
     observer: Observer = request.app.state.observer
+    await observer.settle()  # the requests answered before this one, in every worker
     try:
         stats = await app_state(request).service.metadata.workspace_stats()
     except BackendUnavailable:

@@ -1,0 +1,97 @@
+"""What the server keeps of one answered request: one object, made once per request by the outermost
+HTTP layer and read by everything that records requests (metrics, the access log, the journal).
+
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["JOURNAL_FIELDS", "LOG_FIELDS", "RequestRecord"]
+
+# What a journal entry holds, in the order the journal's readers have always shown them.
+JOURNAL_FIELDS = (
+    "request_id",
+    "started_us",
+    "duration_ms",
+    "method",
+    "path",
+    "route",
+    "operation",
+    "dialect",
+    "status",
+    "error_type",
+    "workspace",
+    "workspace_id",
+    "api_key",
+    "sdk",
+    "user_agent",
+    "fault",
+    "worker",
+    "bytes_in",
+    "bytes_out",
+    "upload",
+    "files",
+    "upstream_request_id",
+)
+
+# What an access log line holds beside its message (no key, not even redacted).
+LOG_FIELDS = (
+    "request_id",
+    "method",
+    "path",
+    "route",
+    "dialect",
+    "status",
+    "duration_ms",
+    "bytes_in",
+    "bytes_out",
+    "workspace",
+    "user_agent",
+    "files",
+    "upstream_request_id",
+)
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs several times a plain one
+class RequestRecord:
+    request_id: str
+    started_us: int
+    duration_ms: float
+    method: str
+    path: str
+    route: str
+    operation: str | None
+    dialect: str
+    status: int | None  # None: the request ended before an answer started
+    error_type: str | None
+    workspace: str | None
+    workspace_id: str | None
+    api_key: str | None  # redacted
+    sdk: dict[str, Any] | None
+    user_agent: str
+    fault: str | None
+    worker: int
+    bytes_in: int
+    bytes_out: int
+    upload: dict[str, Any] | None
+    # Messages gateway calls: the files resolved (id, filename, media_type, size_bytes, block).
+    files: list[dict[str, Any]] | None
+    upstream_request_id: str | None
+
+    @property
+    def time(self) -> float:
+        return self.started_us / 1e6
+
+    def journal_entry(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in JOURNAL_FIELDS}
+
+    def log_fields(self) -> dict[str, Any]:
+        fields = {name: getattr(self, name) for name in LOG_FIELDS}
+        fields["time"] = self.started_us / 1e6
+        fields["status"] = self.status or 0
+        return fields
+
+
+assert tuple(f.name for f in fields(RequestRecord)) == JOURNAL_FIELDS

@@ -1,0 +1,192 @@
+"""The hot path's shortcuts say exactly what the long way says: kept file JSON, the journal's
+columns, the access log's direct line writer, request ids in forked workers."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import sqlite3
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from filesapi import logs
+from filesapi.controls.journal import Journal, JournalQuery
+from filesapi.controls.shared import SharedState
+from filesapi.http.dialect import Dialect, dump, file_json, file_json_bytes, files_page_bytes
+from filesapi.ids import new_request_id
+from filesapi.models import FileRecord
+from filesapi.records import JOURNAL_FIELDS, RequestRecord
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+_records = st.builds(
+    FileRecord,
+    id=st.from_regex(r"file_01[1-9A-HJ-NP-Za-km-z]{24}", fullmatch=True),
+    workspace_id=st.just("wrkspc_01x"),
+    filename=_text,
+    mime_type=st.sampled_from(["text/plain", "application/pdf", "image/png"]),
+    size_bytes=st.integers(0, 2**40),
+    created_at_us=st.integers(0, 2**52),
+    downloadable=st.booleans(),
+    checksum=st.just("crc32c:00000000"),
+    scope_id=st.none() | _text,
+    expires_at_us=st.none() | st.integers(0, 2**52),
+)
+
+
+@given(st.lists(_records, max_size=5), st.sampled_from(list(Dialect)), st.booleans(), st.none() | _text)
+def test_kept_file_json_equals_the_plain_dump(
+    records: list[FileRecord], dialect: Dialect, beta_shape: bool, next_page: str | None
+) -> None:
+    for record in records:
+        assert file_json_bytes(record, dialect) == dump(file_json(record, dialect))
+    rest: dict[str, object] = {"next_page": next_page}
+    if beta_shape:
+        rest = {"first_id": records[0].id if records else None, "has_more": True, **rest}
+    plain = dump({"data": [file_json(r, dialect) for r in records], **rest})
+    assert files_page_bytes(records, dialect, rest) == plain
+    assert files_page_bytes(records, dialect, {}) == dump({"data": [file_json(r, dialect) for r in records]})
+    assert json.loads(plain)["data"] == [file_json(r, dialect) for r in records]
+
+
+def test_the_kept_json_never_serves_a_changed_record() -> None:
+    """The key is the whole record: the same id with another name (an id issued again after a
+    reset of the clock's epoch) gets its own JSON."""
+    first = FileRecord("file_01a", "w", "a.txt", "text/plain", 1, 1, True, "c")
+    again = FileRecord("file_01a", "w", "b.txt", "text/plain", 1, 1, True, "c")
+    assert json.loads(file_json_bytes(first, Dialect.GA))["filename"] == "a.txt"
+    assert json.loads(file_json_bytes(again, Dialect.GA))["filename"] == "b.txt"
+
+
+def _record(**overrides: object) -> RequestRecord:
+    fields: dict[str, object] = {
+        "request_id": new_request_id(),
+        "started_us": 1_700_000_000_000_000,
+        "duration_ms": 1.25,
+        "method": "POST",
+        "path": "/v1/files",
+        "route": "/v1/files",
+        "operation": "upload",
+        "dialect": "ga",
+        "status": 200,
+        "error_type": None,
+        "workspace": "default",
+        "workspace_id": "wrkspc_01x",
+        "api_key": "sk-a…",
+        "sdk": None,
+        "user_agent": "test",
+        "fault": None,
+        "worker": os.getpid(),
+        "bytes_in": 10,
+        "bytes_out": 20,
+        "upload": None,
+        "files": None,
+        "upstream_request_id": None,
+    }
+    fields.update(overrides)
+    return RequestRecord(**fields)
+
+
+def test_journal_columns_give_back_every_field(tmp_path) -> None:
+    shared = SharedState(str(tmp_path / "run"))
+    try:
+        journal = Journal(shared)
+        plain = _record()
+        nested = _record(
+            sdk={"language": "python", "package_version": "2.16.0", "runtime": None, "retry_count": 1},
+            fault="flt_1",
+            upload={"filename": "é.txt", "sha256": "00"},
+            files=[{"id": "file_01a", "block": 0}],
+            status=None,
+            error_type="api_error",
+            upstream_request_id="req_up",
+        )
+        journal.append(plain)
+        journal.append(nested)
+        journal.flush()
+        entries, more = journal.entries(JournalQuery(limit=10))
+        assert not more
+        assert entries == [nested.journal_entry(), plain.journal_entry()]  # newest first
+        assert all(list(e) == list(JOURNAL_FIELDS) for e in entries)
+        shown, last = journal.recent("default", 0, 10, include_console=True)
+        assert [seq for seq, _ in shown] == [1, 2] and last == 2
+        assert [entry for _, entry in shown] == [plain.journal_entry(), nested.journal_entry()]
+    finally:
+        shared.close()
+
+
+def test_a_runtime_dir_of_an_older_schema_starts_afresh(tmp_path) -> None:
+    directory = tmp_path / "run"
+    SharedState(str(directory)).close()
+    db = sqlite3.connect(directory / "state.db")
+    db.execute("DROP TABLE journal")
+    db.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY, entry TEXT NOT NULL)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    shared = SharedState(str(directory))
+    try:
+        journal = Journal(shared)
+        journal.append(_record())
+        journal.flush()
+        assert len(journal.entries(JournalQuery())[0]) == 1
+    finally:
+        shared.close()
+
+
+def test_direct_access_lines_equal_the_formatter_s(monkeypatch) -> None:
+    """What ``line_writer`` writes is what the configured formatter makes of the LogRecord."""
+    for json_lines in (True, False):
+        stream = io.StringIO()
+        monkeypatch.setattr("sys.stderr", stream)
+        root = logging.getLogger()
+        saved = (root.handlers[:], root.level, logs._installed)
+        try:
+            logs.setup_logging("info", json_lines)
+            logger = logging.getLogger("filesapi.access")
+            write = logs.line_writer(logger)
+            assert write is not None
+            record = _record(workspace="w1")
+            message = "POST /v1/files 200 1.2ms"
+            created = 1_700_000_123.456
+            write([(created, message, record.log_fields())])
+            logs._installed.flush()  # type: ignore[union-attr]
+            direct = stream.getvalue().splitlines()
+            log_record = logger.makeRecord(logger.name, logging.INFO, "", 0, message, (), None)
+            log_record.created, log_record.msecs = created, 456.0
+            log_record.request = record
+            assert direct == [logs._installed.format(log_record)]  # type: ignore[union-attr]
+            if json_lines:
+                line = json.loads(direct[0])
+                assert line["request_id"] == record.request_id and "api_key" not in line
+            # Anything between the logger and the handler: back to logging's own path.
+            extra = logging.NullHandler()
+            logger.addHandler(extra)
+            assert logs.line_writer(logger) is None
+            logger.removeHandler(extra)
+            logger.setLevel(logging.WARNING)
+            assert logs.line_writer(logger) is None
+            logger.setLevel(logging.NOTSET)
+        finally:
+            root.handlers[:], logs._installed = saved[0], saved[2]
+            root.setLevel(saved[1])
+
+
+def test_forked_workers_draw_their_own_request_ids() -> None:
+    reader, writer = os.pipe()
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:  # a worker: its first ids, then gone
+            os.write(writer, ("".join(new_request_id() + "\n" for _ in range(3))).encode())
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    os.close(writer)
+    with os.fdopen(reader) as lines:
+        ids = lines.read().split()
+    ids += [new_request_id() for _ in range(3)]
+    assert len(ids) == 9 and len(set(ids)) == 9
