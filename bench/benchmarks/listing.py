@@ -1,7 +1,9 @@
 """GA ``GET /v1/files?limit=100`` (first page) and the deepest page (beta ``after_id`` near
 the oldest file) on a store of 1,000,000 files (SQLite), sequential keep-alive requests:
-p50 and p99. The anchor of the first page is /healthz with the same client. The store
-is built once with the server's own schema and cached in bench/.cache/ per schema revision."""
+p50 and p99. The anchor of the first page is /healthz with the same client. Also GA
+``GET /v1/files`` (the default page of 20) with wrk at the metadata benchmark's connections,
+against ``GET /v1/files/ID`` on the same server: req/s. The store is built once with the
+server's own schema and cached in bench/.cache/ per schema revision."""
 
 from __future__ import annotations
 
@@ -14,12 +16,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.clients import BETA_HEADER, api, sequential_latencies, shell_join, upload
+from harness.clients import (
+    API_HEADERS,
+    BETA_HEADER,
+    WrkResult,
+    api,
+    sequential_latencies,
+    shell_join,
+    upload,
+    wrk,
+)
 from harness.clients import run as run_cmd
 from harness.context import CACHE, ROOT, Benchmark, Ctx
 from harness.plan import Plan, count
 from harness.servers import FilesapiServer
-from harness.stats import Row, figure_below, percentile, ratio_at_most
+from harness.stats import Row, figure_below, percentile, ratio_at_least, ratio_at_most
 
 from benchmarks.common import anchor_first
 
@@ -47,6 +58,16 @@ def rows(plan: Plan) -> dict[str, Row]:
             ("ratio", 1.5, False),
             digits=2,
             short="list deepest\npage p50",
+        ),
+        "list_vs_meta": Row(
+            "list",
+            f"GA list first page req/s vs metadata GET req/s, {plan.meta_connections} connections",
+            "req/s",
+            "metadata GET, same server",
+            ">= 0.9 x metadata GET",
+            ratio_at_least(0.9),
+            ("ratio", 0.9, True),
+            short="list first page\nvs metadata GET",
         ),
     }
 
@@ -128,7 +149,7 @@ def build_list_store(ctx: Ctx, n: int, dest: Path) -> None:
 
 def run(ctx: Ctx) -> None:
     plan = ctx.plan
-    first, deep = ctx.rows["list_first"], ctx.rows["list_deep"]
+    first, deep, vs_meta = ctx.rows["list_first"], ctx.rows["list_deep"], ctx.rows["list_vs_meta"]
     key = schema_key(ctx)
     cached = CACHE / f"list-store-{key}-{plan.list_files}" / "metadata.db"
     ctx.command(
@@ -168,6 +189,16 @@ def run(ctx: Ctx) -> None:
             "(+ anthropic-beta: files-api-2025-04-14), sequential on one keep-alive connection "
             f"(Python http.client), after 5 warm-up requests each; store of {total:,} files",
         )
+        # GA, no limit: the default page (20), on the same server as a GET of the newest file's metadata
+        default_page = api(server.url, "GET", "/v1/files")
+        page_size, newest = len(default_page["data"]), default_page["data"][0]["id"]
+        if page_size < 20 or default_page["next_page"] is None:
+            raise RuntimeError(f"the default GA page holds {page_size} files, expected a full page")
+        ctx.command(
+            "list",
+            f"the default GA page ({page_size} files, next_page set) of the same workspace 'default' and "
+            "GET /v1/files/ID of its newest file, with wrk at the metadata benchmark's connections:",
+        )
         for path, hdrs in ((first_path, None), (deep_path, BETA_HEADER), ("/healthz", None)):
             sequential_latencies(server.url, path, 5, hdrs)  # warm-up
         for rnd in range(plan.rounds):
@@ -185,9 +216,20 @@ def run(ctx: Ctx) -> None:
             ctx.sample("list", "first page p99 ms", percentile(lat["first"], 0.99))
             ctx.sample("list", "deepest page p99 ms", percentile(lat["deep"], 0.99))
             ctx.sample("list", "/healthz p99 ms", percentile(lat["healthz"], 0.99))
+            got: dict[str, WrkResult] = {}
+            for which in ("meta", "list") if anchor_first(rnd) else ("list", "meta"):
+                path = "/v1/files" if which == "list" else f"/v1/files/{newest}"
+                got[which] = wrk(ctx, "list", server.url + path, plan.meta_connections, headers=API_HEADERS)
+            vs_meta.add(got["list"].rps, got["meta"].rps)
+            ctx.sample("list", "default GA page (wrk) p99 ms", got["list"].p99_ms)
+            ctx.sample("list", "metadata GET on the list store (wrk) p99 ms", got["meta"].p99_ms)
+            for which, res in got.items():
+                if res.socket_errors:
+                    ctx.note("list", f"round {rnd + 1}, {which}: wrk {res.socket_errors}")
             ctx.log(
                 f"round {rnd + 1}: first page p50 {p50['first']:.2f} ms, deepest {p50['deep']:.2f} ms, "
-                f"/healthz {p50['healthz']:.2f} ms"
+                f"/healthz {p50['healthz']:.2f} ms; default GA page {got['list'].rps:,.0f} req/s, "
+                f"metadata GET {got['meta'].rps:,.0f} req/s"
             )
 
 

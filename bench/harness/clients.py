@@ -153,13 +153,17 @@ def wrk_argv(
     threads: int = 2,
     script: Path | None = None,
     headers: dict[str, str] | None = None,
+    script_args: tuple[str, ...] = (),
 ) -> list[str]:
+    """wrk's command line; ``script_args`` go after ``--`` to the script's ``init(args)``."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for k, v in (headers or {}).items():
         argv += ["-H", f"{k}: {v}"]
     if script is not None:
         argv += ["-s", str(script)]
     argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
     return argv
 
 
@@ -195,10 +199,17 @@ def wrk(
     *,
     script: Path | None = None,
     headers: dict[str, str] | None = None,
+    run_prefix: str | None = None,
 ) -> WrkResult:
-    """wrk -t2 for the suite: the command recorded for the report, any non-2xx response an error."""
-    argv = wrk_argv(url, connections, ctx.plan.wrk_seconds, script=script, headers=headers)
-    shown = re.sub(r"file_01\w+", "ID", shell_join(argv).replace(url.split("/", 3)[2], "127.0.0.1:PORT"))
+    """wrk -t2 for the suite: the command recorded for the report, any non-2xx response an error.
+    ``run_prefix`` goes to the script as ``args[1]`` (e.g. a prefix that makes this run's paths
+    new); the recorded command shows it as PREFIX, so that the rounds record one command."""
+    args = (run_prefix,) if run_prefix is not None else ()
+    argv = wrk_argv(url, connections, ctx.plan.wrk_seconds, script=script, headers=headers, script_args=args)
+    shown_argv = [*argv[: len(argv) - len(args)], *(["PREFIX"] if args else [])]
+    shown = re.sub(
+        r"file_01\w+", "ID", shell_join(shown_argv).replace(url.split("/", 3)[2], "127.0.0.1:PORT")
+    )
     ctx.command(bench, shown.replace(str(ctx.work), "$WORK"))
     result = run_wrk(argv, timeout=ctx.plan.wrk_seconds + 60)
     if result.non2xx:

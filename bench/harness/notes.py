@@ -31,6 +31,24 @@ def general_notes(ctx: Ctx) -> list[str]:
         "`after_id=<102nd-oldest id>`: the 100 oldest files but one (GA cursors are sealed and cannot be "
         "made up). The first page's anchor is `/healthz` with the same sequential client: the client's and "
         "HTTP stack's own share of each request.",
+        "Small uploads vs the SeaweedFS filer: `weed mini` (master, volume server, filer, S3 and admin in "
+        "one process on the same cores; started by tests/servers_s3.py on 127.0.0.1) takes the same "
+        "multipart body, POSTed by wrk at the same concurrency to a path no other request uses "
+        "(`/bench-small/<round>-t<wrk thread>-<counter>.txt`). Per file the filer gets a file id from the "
+        "master, sends the 4 KiB over loopback HTTP to the volume server, which appends it to a volume's "
+        ".dat and .idx, then puts the path's entry in its leveldb2 store and answers 201. By default "
+        "nothing is fsynced: the volume server syncs only when asked (`?fsync=true` or an "
+        "`fs.configure -fsync` rule) and the leveldb2 store writes its journal "
+        "without sync (goleveldb `Put` with no WriteOptions); so a file survives a crash of weed but not "
+        "of the machine, where filesapi's 200 comes after an fsync. The sample \"SeaweedFS filer "
+        'files/s with ?fsync=true" asks the volume server to fsync the .dat before answering (one fsync '
+        "per batch of queued writes); the .idx and the leveldb2 entry are still not synced, so a power "
+        "loss can still lose the path. (Read from SeaweedFS's source, weed/storage/volume_write.go and "
+        "weed/filer/leveldb2, not tested by pulling power.)",
+        "List vs metadata GET: the default GA page (`GET /v1/files`, no limit: 20 files and a sealed "
+        "`next_page` cursor) of the list store's one workspace `default` (every file of the store), "
+        "against `GET /v1/files/ID` of its newest file, both with wrk at the metadata benchmark's "
+        "connections on the same server, back to back in an order that alternates per round.",
         '"disk alone: durable 4 KiB files/s" (small uploads, other measures) is this script writing '
         f"{plan.small_size}-byte files from {plan.small_connections} threads into the server's data folder, "
         "each with write + fsync + rename + fsync of the folder, for a few seconds: the same two fsyncs a "
