@@ -190,3 +190,30 @@ def test_forked_workers_draw_their_own_request_ids() -> None:
         ids = lines.read().split()
     ids += [new_request_id() for _ in range(3)]
     assert len(ids) == 9 and len(set(ids)) == 9
+
+
+def _open_shared(directory: str, start: float) -> None:
+    import time
+
+    while time.time() < start:  # every process opens the new file in the same instant
+        pass
+    SharedState(directory).close()
+
+
+def test_workers_opening_a_new_runtime_dir_together_all_start(tmp_path) -> None:
+    """A worker that met "database is locked" switching the new file to WAL died at start (seen
+    in the container test with two workers): every one of many must open it."""
+    import multiprocessing
+    import time
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(20):
+        directory = str(tmp_path / f"run{attempt}")
+        os.mkdir(directory)
+        start = time.time() + 0.2
+        workers = [context.Process(target=_open_shared, args=(directory, start)) for _ in range(12)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert [w.exitcode for w in workers] == [0] * 12, attempt

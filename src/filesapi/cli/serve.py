@@ -398,11 +398,12 @@ def _granian(settings: Settings) -> None:
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
-    from filesapi.controls.shared import RUNTIME_DIR_ENV
+    from filesapi.controls.shared import RUNTIME_DIR_ENV, SharedState
 
     # The journal, fault rules and clock every worker shares; gone when the server stops.
     runtime_dir = tempfile.mkdtemp(prefix="filesapi-run-")
     os.environ[RUNTIME_DIR_ENV] = runtime_dir
+    SharedState(runtime_dir).close()  # its file made once, before the workers open it together
     server = Granian(
         "filesapi.app:app_from_env",
         address=settings.host,

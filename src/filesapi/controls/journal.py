@@ -2,8 +2,7 @@
 
 Recording costs a list append on the hot path: each process writes its pending entries to the
 server's shared SQLite file in one transaction every ``FLUSH_SECONDS`` (or at once past
-``FLUSH_BATCH``), without fsync, one column per field (a JSON text per entry cost more than the
-rest of the write). A reader flushes its own process's entries first; with several
+``FLUSH_BATCH``), without fsync. A reader flushes its own process's entries first; with several
 workers it also waits one flush interval, so requests answered before the read are in it. The last
 ``KEEP`` entries (at least) are kept. Keys are stored redacted, bodies never.
 """
@@ -12,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import marshal
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -109,27 +109,34 @@ class UnknownCursor(ValueError):
     pass
 
 
-# The journal's columns beyond its own id and ws_seq: every field of an entry, the nested ones
-# (rarely set) in one JSON column.
-_NESTED = ("sdk", "fault", "upload", "files")
-_FLAT = tuple(name for name in JOURNAL_FIELDS if name not in _NESTED)
-_COLUMNS = ", ".join(_FLAT)
-_INSERT = f"INSERT INTO journal (ws_seq, {_COLUMNS}, nested) VALUES (?, {', '.join('?' * len(_FLAT))}, ?)"  # noqa: S608
-_SELECT = f"SELECT {_COLUMNS}, nested FROM journal"  # noqa: S608 - constant
+# The journal's columns beyond its own id and ws_seq: the fields queries filter on, then the rest
+# packed with marshal (a JSON text per entry, or a column per field, cost more than the rest of the
+# write; marshal is safe here: only this server's own processes, one Python, write and read it).
+_COLUMNS = ("request_id", "started_us", "method", "operation", "status", "workspace", "workspace_id")
+_PACKED = tuple(name for name in JOURNAL_FIELDS if name not in _COLUMNS)
+_LIST = ", ".join(_COLUMNS)
+_INSERT = f"INSERT INTO journal (ws_seq, {_LIST}, packed) VALUES (?, {', '.join('?' * len(_COLUMNS))}, ?)"  # noqa: S608
+_SELECT = f"SELECT {_LIST}, packed FROM journal"  # noqa: S608 - constant
 
 
 def _row(record: RequestRecord) -> list[Any]:
-    nested = {name: getattr(record, name) for name in _NESTED if getattr(record, name) is not None}
-    row: list[Any] = [None]
-    row += [getattr(record, name) for name in _FLAT]
-    row.append(_dumps(nested) if nested else None)
-    return row
+    return [
+        None,
+        record.request_id,
+        record.started_us,
+        record.method,
+        record.operation,
+        record.status,
+        record.workspace,
+        record.workspace_id,
+        marshal.dumps(tuple([getattr(record, name) for name in _PACKED])),
+    ]
 
 
 def _entry(row: Sequence[Any]) -> dict[str, Any]:
-    entry = dict(zip(_FLAT, row, strict=False))
-    nested = json.loads(row[-1]) if row[-1] else {}
-    return {name: entry[name] if name in entry else nested.get(name) for name in JOURNAL_FIELDS}
+    entry = dict(zip(_COLUMNS, row, strict=False))
+    entry.update(zip(_PACKED, marshal.loads(row[-1]), strict=True))  # noqa: S302 - our own rows
+    return {name: entry[name] for name in JOURNAL_FIELDS}
 
 
 class Journal:
@@ -248,13 +255,13 @@ class Journal:
         console = "" if include_console else " AND operation IS NOT 'console'"
         if workspace is None:
             rows = self.shared.read(
-                f"SELECT id, {_COLUMNS}, nested FROM journal WHERE id > ?{console} ORDER BY id DESC LIMIT ?",  # noqa: S608
+                f"SELECT id, {_LIST}, packed FROM journal WHERE id > ?{console} ORDER BY id DESC LIMIT ?",  # noqa: S608
                 (after_seq, limit),
             )
             last = self.shared.read("SELECT MAX(id) FROM journal")[0][0]
         else:
             rows = self.shared.read(
-                f"SELECT ws_seq, {_COLUMNS}, nested FROM journal WHERE workspace = ? AND ws_seq > ?{console} "  # noqa: S608
+                f"SELECT ws_seq, {_LIST}, packed FROM journal WHERE workspace = ? AND ws_seq > ?{console} "  # noqa: S608
                 "ORDER BY ws_seq DESC LIMIT ?",
                 (workspace, after_seq, limit),
             )

@@ -27,30 +27,19 @@ __all__ = ["RUNTIME_DIR_ENV", "SharedState"]
 
 RUNTIME_DIR_ENV = "FILESAPI_RUNTIME_DIR"
 _PAGE = struct.Struct("<qqq")  # clock offset (us), fault rules generation, clock epoch
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
     id INTEGER PRIMARY KEY,
     ws_seq INTEGER,
     request_id TEXT NOT NULL,
     started_us INTEGER NOT NULL,
-    duration_ms REAL NOT NULL,
     method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    route TEXT NOT NULL,
     operation TEXT,
-    dialect TEXT NOT NULL,
     status INTEGER,
-    error_type TEXT,
     workspace TEXT,
     workspace_id TEXT,
-    api_key TEXT,
-    user_agent TEXT NOT NULL,
-    worker INTEGER NOT NULL,
-    bytes_in INTEGER NOT NULL,
-    bytes_out INTEGER NOT NULL,
-    upstream_request_id TEXT,
-    nested TEXT
+    packed BLOB NOT NULL
 );
 
 CREATE INDEX IF NOT EXISTS journal_workspace ON journal (workspace, ws_seq);
@@ -83,7 +72,7 @@ class SharedState:
         self.db = sqlite3.connect(
             self.directory / "state.db", timeout=10, isolation_level=None, check_same_thread=False
         )
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self._set_wal()
         self.db.execute("PRAGMA synchronous=OFF")
         with self.transaction() as db:
             if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
@@ -94,6 +83,20 @@ class SharedState:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+
+    def _set_wal(self) -> None:
+        """WAL mode, which sticks to the file. Switching to it takes a lock that SQLite does not wait
+        for: workers starting together on a new file can find it taken (``filesapi serve`` makes the
+        file before it starts them; this covers anyone else)."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
