@@ -17,6 +17,7 @@ import pytest
 
 from filesapi.app import build_app, open_state
 from filesapi.config import Settings
+from filesapi.http.guard import HttpOptions
 from filesapi.http.routes import AppState
 from servers_pg import postgres_server  # noqa: F401 - session fixtures for every test module
 from servers_s3 import s3_server  # noqa: F401
@@ -72,6 +73,13 @@ class Api:
     ) -> httpx.Response:
         file = (filename, data, content_type) if filename is not None else ("", data, content_type)
         return await self.http.post("/v1/files", files={"file": file}, data=fields or None, headers=headers)
+
+
+def set_http_options(api: Api, options: HttpOptions) -> None:
+    """Swap the HTTP options of an in-process app (the guard and the routes read them)."""
+    guard = api.http._transport.app.app  # type: ignore[attr-defined]  # RequestContext -> Guard
+    guard.options = options
+    guard.app.starlette.state.options = options  # Guard -> DirectRoutes -> the Starlette app
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 import filesapi.blobs.local as local_blobs
-from conftest import GA_HEADERS, Api, start_server, stop_server
+from conftest import GA_HEADERS, Api, set_http_options, start_server, stop_server
 from faults import FaultProxy
 from figures import record
 from filesapi.http.guard import HttpOptions
@@ -253,13 +253,6 @@ def test_corrupt_bytes_are_never_served_silently(tmp_path: Path) -> None:
 # -- overload and rate limits
 
 
-def _set_options(api: Api, options: HttpOptions) -> None:
-    """Swap the HTTP options of an in-process app (the guard and the routes read them)."""
-    guard = api.http._transport.app.app  # type: ignore[attr-defined]  # RequestContext -> Guard
-    guard.options = options
-    guard.app.state.options = options
-
-
 async def _stalled_upload(api: Api, release: asyncio.Event) -> httpx.Response:
     async def body() -> AsyncIterator[bytes]:
         yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="slow"\r\n\r\nx'
@@ -273,7 +266,7 @@ async def _stalled_upload(api: Api, release: asyncio.Event) -> httpx.Response:
 
 async def test_overload_is_shed_with_529(make_api) -> None:
     api = await make_api()
-    _set_options(api, HttpOptions(max_concurrent_requests=2, max_concurrent_per_key=2))
+    set_http_options(api, HttpOptions(max_concurrent_requests=2, max_concurrent_per_key=2))
     release = asyncio.Event()
     busy = [asyncio.create_task(_stalled_upload(api, release)) for _ in range(2)]
     await asyncio.sleep(0.2)
@@ -291,7 +284,7 @@ async def test_overload_is_shed_with_529(make_api) -> None:
 
 async def test_rate_limit_per_key(make_api) -> None:
     api = await make_api()
-    _set_options(api, HttpOptions(rate_limit_per_minute=3))
+    set_http_options(api, HttpOptions(rate_limit_per_minute=3))
     ok = [await api.http.get("/v1/files") for _ in range(3)]
     assert [r.status_code for r in ok] == [200, 200, 200]
     limited = await api.http.get("/v1/files")
@@ -314,7 +307,7 @@ async def test_oversized_headers_are_431(api: Api) -> None:
 
 async def test_stalled_upload_body_times_out(make_api) -> None:
     api = await make_api()
-    _set_options(api, HttpOptions(body_timeout=0.3))
+    set_http_options(api, HttpOptions(body_timeout=0.3))
     release = asyncio.Event()
     started = time.monotonic()
     response = await _stalled_upload(api, release)

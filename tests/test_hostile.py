@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import GA_HEADERS, Api, start_server, stop_server
+from conftest import GA_HEADERS, Api, set_http_options, start_server, stop_server
 from figures import record
 from filesapi.blobs.base import ByteRange
 from filesapi.errors import CorruptBlob, NotFound
@@ -61,13 +61,6 @@ def _envelope(response: httpx.Response, status: int, error_type: str) -> dict[st
     return dict(body)
 
 
-def _set_options(api: Api, options: HttpOptions) -> None:
-    """Swap the HTTP options of an in-process app (the guard and the routes read them)."""
-    guard = api.http._transport.app.app  # type: ignore[attr-defined]  # RequestContext -> Guard
-    guard.options = options
-    guard.app.state.options = options
-
-
 def _new_key(data_dir: Path, workspace: str) -> str:
     done = subprocess.run(
         [
@@ -95,7 +88,7 @@ def _new_key(data_dir: Path, workspace: str) -> str:
 async def test_slow_writers_of_one_key_neither_starve_others_nor_hold_slots(make_api) -> None:
     """The slow-writer attack: many uploads from one key, each trickling a byte now and then."""
     api: Api = await make_api(backend="memory")
-    _set_options(api, HttpOptions(max_concurrent_requests=8, min_upload_rate=1000, upload_rate_grace=0.5))
+    set_http_options(api, HttpOptions(max_concurrent_requests=8, min_upload_rate=1000, upload_rate_grace=0.5))
     attacker = {"authorization": "Bearer attacker"}
 
     async def trickle() -> AsyncIterator[bytes]:
@@ -135,7 +128,7 @@ async def test_slow_writers_of_one_key_neither_starve_others_nor_hold_slots(make
 
 async def test_an_upload_at_a_modest_rate_passes_the_floor(make_api) -> None:
     api: Api = await make_api(backend="memory")
-    _set_options(api, HttpOptions(min_upload_rate=1000, upload_rate_grace=0.3))
+    set_http_options(api, HttpOptions(min_upload_rate=1000, upload_rate_grace=0.3))
 
     async def steady() -> AsyncIterator[bytes]:
         yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="steady.txt"\r\n\r\n'
@@ -153,7 +146,7 @@ async def test_an_upload_at_a_modest_rate_passes_the_floor(make_api) -> None:
 
 async def test_upload_deadline(make_api) -> None:
     api: Api = await make_api(backend="memory")
-    _set_options(api, HttpOptions(upload_deadline=0.5, min_upload_rate=0))
+    set_http_options(api, HttpOptions(upload_deadline=0.5, min_upload_rate=0))
 
     async def endless() -> AsyncIterator[bytes]:
         yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="long"\r\n\r\n'
@@ -237,7 +230,7 @@ def test_stalled_readers_of_one_key_are_cut_off_and_never_starve_others(tmp_path
 
 async def test_rate_limit_counts_the_key_whatever_its_spelling(make_api) -> None:
     api: Api = await make_api(backend="memory")
-    _set_options(api, HttpOptions(rate_limit_per_minute=5))
+    set_http_options(api, HttpOptions(rate_limit_per_minute=5))
     spellings = ["Bearer", "bearer", "BEARER", "bEaReR"]
     answers = [
         await api.http.get("/v1/files", headers={"authorization": f"{spellings[i % 4]}   same-key "})
@@ -249,7 +242,7 @@ async def test_rate_limit_counts_the_key_whatever_its_spelling(make_api) -> None
 
 async def test_decoy_headers_beside_the_real_key_do_not_reset_its_limit(make_api) -> None:
     api: Api = await make_api(backend="memory", headers={"anthropic-version": "2023-06-01"})
-    _set_options(api, HttpOptions(rate_limit_per_minute=5))
+    set_http_options(api, HttpOptions(rate_limit_per_minute=5))
     answers = [
         await api.http.get(
             "/v1/files", headers={"x-api-key": "real-key", "authorization": f"Bearer decoy{i}"}
@@ -262,7 +255,7 @@ async def test_decoy_headers_beside_the_real_key_do_not_reset_its_limit(make_api
 async def test_under_open_auth_the_client_address_is_limited(make_api) -> None:
     """Every key works in open mode, so a new key per request must not buy a new bucket."""
     api: Api = await make_api(backend="memory")
-    _set_options(api, HttpOptions(rate_limit_per_minute=5, limit_by_address=True))
+    set_http_options(api, HttpOptions(rate_limit_per_minute=5, limit_by_address=True))
     answers = [await api.http.get("/v1/files", headers={"authorization": f"Bearer k{i}"}) for i in range(12)]
     assert [r.status_code for r in answers].count(200) == 5
 
@@ -437,7 +430,7 @@ async def test_the_delete_window_answers_not_found(make_api, backend: str, size:
 
 async def test_open_mode_answers_loopback_hosts_only(make_api) -> None:
     api: Api = await make_api(backend="memory")
-    _set_options(api, HttpOptions(allowed_hosts=frozenset({"127.0.0.1", "localhost", "[::1]"})))
+    set_http_options(api, HttpOptions(allowed_hosts=frozenset({"127.0.0.1", "localhost", "[::1]"})))
     for host in ("localhost:8000", "127.0.0.1", "[::1]:9", "LOCALHOST"):
         assert (await api.http.get("/v1/files", headers={"host": host})).status_code == 200, host
     for host in (

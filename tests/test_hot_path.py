@@ -12,10 +12,12 @@ import sqlite3
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import BETA_HEADERS, Api
 from filesapi import logs
 from filesapi.controls.journal import Journal, JournalQuery
 from filesapi.controls.shared import SharedState
 from filesapi.http.dialect import Dialect, dump, file_json, file_json_bytes, files_page_bytes
+from filesapi.http.direct import DirectRoutes
 from filesapi.ids import new_request_id
 from filesapi.models import FileRecord
 from filesapi.records import JOURNAL_FIELDS, RequestRecord
@@ -217,3 +219,63 @@ def test_workers_opening_a_new_runtime_dir_together_all_start(tmp_path) -> None:
         for worker in workers:
             worker.join(30)
         assert [w.exitcode for w in workers] == [0] * 12, attempt
+
+
+async def test_the_direct_lane_answers_as_the_router_would(make_api) -> None:
+    """Every request answered twice, through the app as built (the direct lane first) and through
+    the Starlette app alone: the same status, body and headers (request ids aside); and the lane
+    really took the two reads, and nothing else."""
+    api: Api = await make_api(backend="disk")
+    context = api.http._transport.app  # type: ignore[attr-defined]
+    guard = context.app
+    lane: DirectRoutes = guard.app
+    starlette = lane.starlette
+    reached: list[str] = []
+
+    async def counting(scope, receive, send):  # type: ignore[no-untyped-def]
+        reached.append(scope.get("path", ""))
+        await starlette(scope, receive, send)
+
+    lane.app = counting
+    ids = [(await api.upload(f"f{i}".encode(), f"f{i}.txt")).json()["id"] for i in range(3)]
+    await api.http.delete(f"/v1/files/{ids[2]}")
+    cases = [
+        ("GET", "/v1/files", {}),
+        ("GET", "/v1/files?limit=2", {}),
+        ("GET", "/v1/files?limit=0", {}),
+        ("GET", "/v1/files?after_id=x", {}),
+        ("GET", "/v1/files", BETA_HEADERS),
+        ("GET", f"/v1/files?ids[]={ids[0]}&ids[]={ids[1]}", {}),
+        ("GET", f"/v1/files/{ids[0]}", {}),
+        ("GET", f"/v1/files/{ids[0]}", BETA_HEADERS),
+        ("GET", f"/v1/files/{ids[2]}", {}),  # deleted
+        ("GET", "/v1/files/file_nope", {}),
+        ("GET", "/v1/files/%2e%2e", {}),
+        ("GET", f"/v1/files/{ids[0]}", {"x-api-key": ""}),
+        ("GET", f"/v1/files/{ids[0]}", {"anthropic-version": "bad"}),
+    ]
+    passed_on = [
+        ("GET", "/v1/files/", {}),
+        ("GET", f"/v1/files/{ids[0]}/content", {}),
+        ("HEAD", f"/v1/files/{ids[0]}", {}),
+        ("DELETE", "/v1/files/file_nope", {}),
+        ("POST", "/v1/files", {}),
+    ]
+    for method, url, headers in cases + passed_on:
+        reached.clear()
+        direct = await api.http.request(method, url, headers=headers or None)
+        took_lane = not reached
+        assert took_lane == ((method, url, headers) in cases), url
+        guard.app = starlette
+        try:
+            plain = await api.http.request(method, url, headers=headers or None)
+        finally:
+            guard.app = lane
+        assert (direct.status_code, direct.content.replace(direct.headers["request-id"].encode(), b"")) == (
+            plain.status_code,
+            plain.content.replace(plain.headers["request-id"].encode(), b""),
+        ), url
+        strip = {"request-id", "content-length"}
+        assert {k: v for k, v in direct.headers.items() if k not in strip} == {
+            k: v for k, v in plain.headers.items() if k not in strip
+        }, url

@@ -25,6 +25,7 @@ from filesapi.errors import BackendUnavailable
 from filesapi.gateway import Gateway, GatewayConfig
 from filesapi.http.context import RequestContext
 from filesapi.http.controls import FaultLayer
+from filesapi.http.direct import DirectRoutes
 from filesapi.http.guard import Guard, HttpOptions
 from filesapi.http.observe import Observer
 from filesapi.http.routes import AppState, app_routes, exception_handlers
@@ -159,7 +160,7 @@ def build_app(
         opened: AppState = app.state.filesapi
         return opened.service.metadata
 
-    inner: ASGIApp = Guard(app, options, store)
+    inner: ASGIApp = Guard(DirectRoutes(app), options, store)
     if test_controls:
         app.state.faults = FaultStore(shared)
         inner = FaultLayer(inner, app.state.faults, app)

@@ -57,6 +57,7 @@ def translated() -> Iterator[None]:
 
 _Compiled = tuple[str, tuple[str, ...], Mapping[str, Any]]
 _COMPILED: dict[tuple[str, Executable], _Compiled] = {}
+_COLUMNS: dict[str, tuple[str, ...]] = {}  # the result columns of each precompiled read
 
 
 def _compiled(statement: Executable, dialect: Dialect) -> _Compiled:
@@ -167,10 +168,17 @@ class SqliteRunner(Runner):
         if self._in_memory:  # one connection shared with the writer: stay on SQLAlchemy's path
             return await super().fetch(statement, params)
         compiled = _compiled(statement, self.engine.dialect)
-        with translated():
-            cursor = self._raw.execute(compiled[0], _raw_params(compiled, params))
-            columns = [d[0] for d in cursor.description]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        sql = compiled[0]
+        try:
+            cursor = self._raw.execute(sql, _raw_params(compiled, params))
+            rows = cursor.fetchall()
+        except (sqlite3.Error, OSError):
+            with translated():  # the same errors as every other statement's
+                raise
+        columns = _COLUMNS.get(sql)
+        if columns is None:
+            columns = _COLUMNS[sql] = tuple(d[0] for d in cursor.description)
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     async def write(self, fn: Callable[[Connection], _T]) -> _T:
         if self._thread is None:  # in memory: nothing to wait for, and one connection for all
