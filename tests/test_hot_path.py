@@ -53,6 +53,38 @@ def test_kept_file_json_equals_the_plain_dump(
     assert json.loads(plain)["data"] == [file_json(r, dialect) for r in records]
 
 
+def _json_values(scalars: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.recursive(
+        scalars,
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+        max_leaves=12,
+    )
+
+
+_exact = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text()  # past 64 bits too
+
+
+def _stdlib(value: object) -> bytes | None:
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: neither way can put it on the wire
+        return None
+
+
+@given(_json_values(_exact))
+def test_dump_is_the_standard_library_s_compact_utf8_json(value: object) -> None:
+    expected = _stdlib(value)
+    if expected is not None:
+        assert dump(value) == expected
+
+
+@given(_json_values(_exact | st.floats(allow_nan=False, allow_infinity=False)))
+def test_dump_of_floats_reads_back_the_same(value: object) -> None:
+    """Floats are the one difference: orjson writes 1e-7 where the standard library writes 1e-07."""
+    if _stdlib(value) is not None:
+        assert json.loads(dump(value)) == value
+
+
 def test_the_kept_json_never_serves_a_changed_record() -> None:
     """The key is the whole record: the same id with another name (an id issued again after a
     reset of the clock's epoch) gets its own JSON."""

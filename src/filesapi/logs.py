@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 __all__ = ["setup_logging"]
 
 
@@ -46,7 +48,10 @@ class JsonFormatter(logging.Formatter):
         }
         if fields:
             entry.update(fields)
-        return _json_line(entry)
+        try:  # orjson: several times faster; json for what it refuses (an integer past 64 bits)
+            return orjson.dumps(entry, default=str).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            return _json_line(entry)
 
     def format(self, record: logging.LogRecord) -> str:
         request = getattr(record, "request", None)

@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from filesapi.models import FileRecord
 
 __all__ = [
@@ -70,7 +72,13 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def dump(body: Any) -> bytes:
-    return _encode(body).encode("utf-8")
+    """Compact JSON, UTF-8, nothing escaped that need not be: orjson (several times faster), and
+    the standard library for what orjson refuses (an integer past 64 bits); the two agree byte
+    for byte on everything else (tests/test_hot_path.py)."""
+    try:
+        return orjson.dumps(body)
+    except (TypeError, orjson.JSONEncodeError):
+        return _encode(body).encode("utf-8")
 
 
 @functools.lru_cache(maxsize=8192)
