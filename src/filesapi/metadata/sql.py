@@ -35,20 +35,50 @@ _VISIBLE = files.c.deleted_at_us.is_(None)
 
 def _file(row: Row[Any, Any] | Mapping[str, Any]) -> FileRecord:
     m = row._mapping if isinstance(row, Row) else row
-    return FileRecord(
-        id=m["id"],
-        workspace_id=m["workspace_id"],
-        filename=m["filename"],
-        mime_type=m["mime_type"],
-        size_bytes=m["size_bytes"],
-        created_at_us=m["created_at_us"],
-        downloadable=bool(m["downloadable"]),
-        checksum=m["checksum"],
-        scope_id=m["scope_id"],
-        expires_at_us=m["expires_at_us"],
-        quarantined=m["quarantined_at_us"] is not None,
-        stored_inline=bool(m["stored_inline"]),
+    return _file_maker(tuple(m))(tuple(m.values()))
+
+
+_FILE_COLUMNS = (
+    "id",
+    "workspace_id",
+    "filename",
+    "mime_type",
+    "size_bytes",
+    "created_at_us",
+    "downloadable",
+    "checksum",
+    "scope_id",
+    "expires_at_us",
+    "quarantined_at_us",
+    "stored_inline",
+)
+
+
+@cache
+def _file_maker(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], FileRecord]:
+    """``_file`` for rows given as tuples in ``columns``' order: positions found once."""
+    at = {name: i for i, name in enumerate(columns)}
+    i_id, i_ws, i_name, i_mime, i_size, i_created, i_dl, i_sum, i_scope, i_exp, i_quar, i_inline = (
+        at[c] for c in _FILE_COLUMNS
     )
+
+    def make(row: Sequence[Any]) -> FileRecord:
+        return FileRecord(
+            row[i_id],
+            row[i_ws],
+            row[i_name],
+            row[i_mime],
+            row[i_size],
+            row[i_created],
+            bool(row[i_dl]),
+            row[i_sum],
+            row[i_scope],
+            row[i_exp],
+            row[i_quar] is not None,
+            bool(row[i_inline]),
+        )
+
+    return make
 
 
 def _key(row: Row[Any, Any] | Mapping[str, Any]) -> ApiKey:
@@ -281,8 +311,10 @@ class SqlMetadataStore(MetadataStore):
         return bytes(rows[0]["content"]) if rows else None
 
     async def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
-        rows = await self.runner.fetch(_GET_FILE, {"file_id": file_id, "workspace_id": workspace_id})
-        return _file(rows[0]) if rows else None
+        columns, rows = await self.runner.fetch_tuples(
+            _GET_FILE, {"file_id": file_id, "workspace_id": workspace_id}
+        )
+        return _file_maker(columns)(rows[0]) if rows else None
 
     async def list_files(
         self,
@@ -301,9 +333,10 @@ class SqlMetadataStore(MetadataStore):
             "before_id": before_id,
             "limit": limit + 1,
         }
-        rows = await self.runner.fetch(query, params)
+        columns, rows = await self.runner.fetch_tuples(query, params)
         toward_newer = before_id is not None and after_id is None
-        records = [_file(r) for r in rows[:limit]]
+        make = _file_maker(columns)
+        records = [make(r) for r in rows[:limit]]
         if toward_newer:
             records.reverse()
         return FilePage(files=records, has_more=len(rows) > limit)
