@@ -72,7 +72,8 @@ def _decode_ext_value(value: str) -> str | None:
 
 @dataclass
 class Part:
-    """One part's headers; read its bytes with ``chunks()`` (or ``read()`` for small fields)."""
+    """One part's headers; read its bytes with ``chunks()`` (or ``read()`` for small fields), or
+    take them at once with ``buffered()`` when they have all arrived."""
 
     name: str
     filename: str | None
@@ -83,6 +84,13 @@ class Part:
     def chunks(self) -> AsyncIterator[Chunk]:
         assert self._reader is not None
         return self._reader._body()
+
+    def buffered(self) -> bytes | None:
+        """The part's whole body, if it is already in the reader's buffer (a small form often
+        arrives in one chunk): then it is consumed, as ``chunks()`` would have. None otherwise,
+        and nothing is consumed."""
+        assert self._reader is not None
+        return self._reader._buffered_body()
 
     async def read(self, limit: int) -> bytes:
         out = bytearray()
@@ -114,6 +122,8 @@ class MultipartReader:
         self._max_parts = max_parts
         self._parts = 0
         self._in_body = False
+        self._started = False
+        self._ended = False
 
     async def _fill(self) -> bool:
         chunk = await self._next_chunk()
@@ -140,8 +150,12 @@ class MultipartReader:
         """Consume what follows a delimiter; True when another part follows, False at the end."""
         while len(self._buf) < 2 and await self._fill():
             pass
-        if self._buf[:2] == b"--":
+        head = self._buf[:2]
+        if head == b"--":
             return False
+        if head == b"\r\n":
+            del self._buf[:2]
+            return True
         while True:  # transport padding, then CRLF
             stripped = self._buf.lstrip(b" \t")
             if stripped[:2] == b"\r\n":
@@ -250,20 +264,40 @@ class MultipartReader:
             yield view[: len(chunk) - keep]
             self._buf = bytearray(view[len(chunk) - keep :])
 
-    def __aiter__(self) -> AsyncIterator[Part]:
-        return self._iterate()
+    def _buffered_body(self) -> bytes | None:
+        if not self._in_body:
+            return b""
+        idx = self._buf.find(self._delimiter)
+        if idx < 0:
+            return None
+        body = bytes(self._buf[:idx])
+        del self._buf[: idx + len(self._delimiter)]
+        self._in_body = False
+        return body
 
-    async def _iterate(self) -> AsyncIterator[Part]:
-        await self._skip_preamble()
-        while True:
-            if self._in_body:  # the caller did not read the previous part: skip it
-                async for _ in self._body():
-                    pass
-            if not await self._after_delimiter():
-                return
-            self._parts += 1
-            if self._parts > self._max_parts:
-                raise InvalidRequest(f"The multipart body has more than {self._max_parts} parts.")
-            part = await self._read_headers()
-            self._in_body = True
-            yield part
+    def __aiter__(self) -> MultipartReader:
+        return self
+
+    async def __anext__(self) -> Part:
+        part = await self.next_part()
+        if part is None:
+            raise StopAsyncIteration
+        return part
+
+    async def next_part(self) -> Part | None:
+        """The next part (its body unread), or None after the closing delimiter."""
+        if not self._started:
+            self._started = True
+            await self._skip_preamble()
+        elif self._in_body:  # the caller did not read the previous part: skip it
+            async for _ in self._body():
+                pass
+        if self._ended or not await self._after_delimiter():
+            self._ended = True
+            return None
+        self._parts += 1
+        if self._parts > self._max_parts:
+            raise InvalidRequest(f"The multipart body has more than {self._max_parts} parts.")
+        part = await self._read_headers()
+        self._in_body = True
+        return part
