@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from filesapi.errors import InvalidRequest
+from filesapi.http import multipart
 from filesapi.http.multipart import MultipartReader, parse_boundary, parse_header_params
 
 
@@ -103,6 +104,25 @@ async def test_bad_filename_star_is_400() -> None:
 async def test_transport_padding_after_boundary() -> None:
     body = b'--b  \t\r\nContent-Disposition: form-data; name="file"\r\n\r\nv\r\n--b--'
     assert await _parse(body, b"b") == [("file", None, b"v")]
+
+
+_PARAM_BITS = ["name", "filename", "filename*", "NAME", "x", "=", ";", '"', "\\", " ", "\t", "\x1c", "\xa0"]
+_PARAM_BITS += ["a b", "é", "file.txt", "C:\\a", "''", "%22", "*", "a=b"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PARAM_BITS), max_size=14).map("".join))
+def test_the_quick_parameter_parser_says_what_the_regex_says(rest: str) -> None:
+    """The common headers take a few string operations; whatever they say must be what the full
+    parser says (and anything they cannot read goes to it)."""
+    quick = multipart._plain_params(rest)
+    if quick is not None:
+        assert quick == multipart._regex_params(rest)
+
+
+def test_the_quick_parameter_parser_reads_what_clients_send() -> None:
+    for rest in ('; name="file"; filename="small.txt"', "; boundary=----formdata-undici-0123", "; name=file"):
+        assert multipart._plain_params(rest) is not None
 
 
 def test_header_params() -> None:

@@ -30,6 +30,38 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     paths such as ``C:\\a\\b.pdf`` unescaped, and those backslashes must survive.
     """
     main, _, rest = value.partition(";")
+    params = _plain_params(rest)
+    return main.strip().lower(), _regex_params(rest) if params is None else params
+
+
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*-_."
+
+
+def _plain_params(rest: str) -> dict[str, str] | None:
+    """``_regex_params`` for the shape every client sends (plain names, values plain or in quotes
+    without escapes or semicolons), in a few string operations; None for anything else."""
+    if "\\" in rest:
+        return None
+    params: dict[str, str] = {}
+    for piece in rest.split(";"):
+        name, eq, raw = piece.partition("=")
+        if not eq:
+            if '"' in piece:
+                return None
+            continue  # a name without a value (or nothing at all): skipped
+        name = name.strip()
+        if not name or name.strip(_NAME_CHARS):
+            return None
+        raw = raw.strip()
+        if '"' in raw:
+            if len(raw) < 2 or raw[0] != '"' or raw[-1] != '"' or raw.count('"') != 2:
+                return None
+            raw = raw[1:-1]
+        params.setdefault(name.lower(), raw)
+    return params
+
+
+def _regex_params(rest: str) -> dict[str, str]:
     params: dict[str, str] = {}
     for match in _PARAM.finditer(rest):
         name, raw = match.group(1).lower(), match.group(2)
@@ -39,7 +71,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         if len(raw) >= 2 and raw[0] == raw[-1] == '"':
             raw = _QUOTED_ESCAPE.sub(r"\1", raw[1:-1])
         params.setdefault(name, raw)
-    return main.strip().lower(), params
+    return params
 
 
 def parse_boundary(content_type: str | None) -> bytes:
