@@ -22,6 +22,7 @@ from filesapi.blobs.local import shard_of
 from filesapi.errors import BackendUnavailable
 from filesapi.ids import IdClock
 from filesapi.metadata import MetadataStore, open_metadata_store, schema
+from filesapi.models import FileRecord
 from servers_pg import PostgresServer
 from store_contracts import BlobStoreTests, MetadataStoreTests
 
@@ -174,6 +175,42 @@ class TestSqliteMetadataStore(MetadataStoreTests):
     async def store(self, tmp_path: Path) -> AsyncIterator[MetadataStore]:
         store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
         yield store
+        await store.close()
+
+
+async def test_sqlite_runs_the_uploads_of_a_group_commit_in_a_few_statements(tmp_path: Path) -> None:
+    """The writer thread holds the GIL for every statement it runs: the inserts a group commit
+    gathers for one workspace go in as one UPDATE and one INSERT of many rows per table."""
+    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    try:
+        workspace = await store.ensure_workspace("w")
+        statements: list[str] = []
+        raw = store.runner._writer.connection.dbapi_connection  # type: ignore[attr-defined]
+        raw.set_trace_callback(statements.append)
+        clock = IdClock()
+        records = []
+        for _ in range(30):
+            file_id, created = clock.new_file_id()
+            records.append(
+                FileRecord(
+                    file_id,
+                    workspace.id,
+                    "a.txt",
+                    "text/plain",
+                    3,
+                    created,
+                    True,
+                    "crc32c:0",
+                    stored_inline=True,
+                )
+            )
+        assert await asyncio.gather(*(store.insert_file(r, None, b"abc") for r in records)) == [True] * 30
+        raw.set_trace_callback(None)
+        inserts = [s for s in statements if s.startswith("INSERT INTO files")]
+        assert 1 <= len(inserts) < 10  # 30 uploads, in as many batches as the writer took
+        assert await store.used_bytes(workspace.id) == 90
+        assert await store.existing_ids([r.id for r in records]) == {r.id for r in records}
+    finally:
         await store.close()
 
 
