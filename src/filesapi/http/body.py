@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from starlette.types import Message, Receive
+from starlette.types import Receive
 
 from filesapi.errors import FileTooLarge, InvalidRequest, RequestTimeout
 from filesapi.http.guard import HttpOptions
@@ -97,7 +97,24 @@ class BodyReader:
 
     async def __anext__(self) -> bytes:
         while not self._done:
-            message = await self._next_message()
+            task = asyncio.current_task()
+            assert task is not None
+            if task is not self._task:
+                self._task, self._cancelling = task, task.cancelling()
+            now = self._loop.time()
+            self._waiting_since = now
+            if self._timer is None:
+                self._timer = self._loop.call_at(self._deadline(now), self._check)
+            try:
+                message = await self._receive()
+            except asyncio.CancelledError:
+                if self._late is not None and task.uncancel() <= self._cancelling:
+                    why, self._late = self._late, None
+                    self.close()
+                    raise RequestTimeout(why) from None
+                raise
+            finally:
+                self._waiting_since = None
             kind = message["type"]
             if kind == "http.request":
                 if not message.get("more_body", False):
@@ -122,26 +139,6 @@ class BodyReader:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-
-    async def _next_message(self) -> Message:
-        task = asyncio.current_task()
-        assert task is not None
-        self._task = task
-        self._cancelling = task.cancelling()
-        now = self._loop.time()
-        self._waiting_since = now
-        if self._timer is None:
-            self._timer = self._loop.call_at(self._deadline(now), self._check)
-        try:
-            return await self._receive()
-        except asyncio.CancelledError:
-            if self._late is not None and task.uncancel() <= self._cancelling:
-                why, self._late = self._late, None
-                self.close()
-                raise RequestTimeout(why) from None
-            raise
-        finally:
-            self._waiting_since = None
 
     def _deadline(self, since: float) -> float:
         """When a chunk awaited since ``since`` is late. Never earlier than the deadline of a

@@ -62,9 +62,15 @@ async def _hashed(chunks: AsyncIterable[Chunk], digest: hashlib._Hash) -> AsyncI
 
 
 def _form_reader(request: Request, service: FileService) -> tuple[MultipartReader, BodyReader]:
-    boundary = parse_boundary(request.headers.get("content-type"))
+    content_type = content_length = None
+    for name, value in request.scope["headers"]:  # the first of each, as request.headers would
+        if name == b"content-type":
+            content_type = value.decode("latin-1") if content_type is None else content_type
+        elif name == b"content-length":
+            content_length = value.decode("latin-1") if content_length is None else content_length
+    boundary = parse_boundary(content_type)
     limit = service.policy.max_file_size + _FORM_OVERHEAD
-    declared = decimal(request.headers.get("content-length") or "")
+    declared = decimal(content_length or "")
     if declared is not None and declared > limit:
         raise service.too_large()
     body = limited_body(request, limit)

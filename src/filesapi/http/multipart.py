@@ -158,11 +158,16 @@ class MultipartReader:
         self._ended = False
 
     async def _fill(self) -> bool:
-        chunk = await self._next_chunk()
-        if chunk is None:
-            return False
-        self._buf += chunk
-        return True
+        while not self._eof:
+            try:
+                chunk = await self._stream.__anext__()
+            except StopAsyncIteration:
+                self._eof = True
+                break
+            if chunk:
+                self._buf += chunk
+                return True
+        return False
 
     async def _skip_preamble(self) -> None:
         keep = len(self._delimiter) - 1
@@ -230,7 +235,12 @@ class MultipartReader:
         return self._part(headers)
 
     def _part(self, headers: list[tuple[str, str]]) -> Part:
-        disposition = next((v for k, v in headers if k == "content-disposition"), None)
+        disposition = content_type = None
+        for key, value in headers:  # the first of each counts
+            if key == "content-disposition":
+                disposition = value if disposition is None else disposition
+            elif key == "content-type":
+                content_type = value if content_type is None else content_type
         if disposition is None:
             raise InvalidRequest("A multipart part has no Content-Disposition header.")
         kind, params = parse_header_params(disposition)
@@ -241,7 +251,6 @@ class MultipartReader:
             filename = _decode_ext_value(params["filename*"])
         if filename is None and "filename" in params:
             filename = params["filename"].replace("%22", '"')
-        content_type = next((v for k, v in headers if k == "content-type"), None)
         return Part(params["name"], filename, content_type, headers, self)
 
     async def _next_chunk(self) -> bytes | None:
