@@ -211,6 +211,51 @@ class MetadataStoreTests:
         assert listed == {existing} | {fid for fid, _ in fresh}
         assert await store.used_bytes(ws.id) == 7 * 10
 
+    async def test_concurrent_inserts_into_two_workspaces_all_land(
+        self, store: MetadataStore, clock: IdClock
+    ) -> None:
+        """Many at once, as a group commit gathers them (SQLite runs those of one workspace in a few
+        statements): every row, every inline byte, each workspace charged exactly its own."""
+        first, second = await store.ensure_workspace("one"), await store.ensure_workspace("two")
+        made: list[tuple[str, str, int, bytes | None]] = []
+        writes = []
+        for n in range(40):
+            file_id, created = clock.new_file_id()
+            workspace = first if n % 3 else second
+            content = bytes([n]) * n if n % 2 else None
+            made.append((file_id, workspace.id, n, content))
+            writes.append(
+                store.insert_file(
+                    record(
+                        file_id,
+                        workspace.id,
+                        size=n,
+                        created_at_us=created,
+                        stored_inline=content is not None,
+                    ),
+                    None,
+                    content,
+                )
+            )
+        assert await asyncio.gather(*writes) == [True] * 40
+        for workspace in (first, second):
+            expected = sum(size for _, owner, size, _ in made if owner == workspace.id)
+            assert await store.used_bytes(workspace.id) == expected
+        for file_id, owner, size, content in made:
+            got = await store.get_file(owner, file_id)
+            assert got is not None and got.size_bytes == size and got.stored_inline == (content is not None)
+            assert await store.inline_content(file_id) == content
+
+    async def test_inserts_into_a_missing_workspace_are_refused(
+        self, store: MetadataStore, clock: IdClock
+    ) -> None:
+        ids = [clock.new_file_id() for _ in range(3)]
+        results = await asyncio.gather(
+            *(store.insert_file(record(fid, "wrkspc_missing", created_at_us=ts), None) for fid, ts in ids)
+        )
+        assert results == [False] * 3
+        assert await store.existing_ids([fid for fid, _ in ids]) == set()
+
     async def test_paging(self, store: MetadataStore, clock: IdClock) -> None:
         ws = await store.ensure_workspace("p")
         ids = await self._add(store, clock, ws.id, 7)

@@ -12,10 +12,12 @@ from sqlalchemy import create_engine, select, text
 
 from conftest import Api
 from filesapi.config import DEFAULT_INLINE_MAX_SIZE, Settings
+from filesapi.errors import FileTooLarge, QuotaExceeded
 from filesapi.ids import IdClock
 from filesapi.metadata import open_metadata_store
 from filesapi.metadata.migrate import upgrade
 from filesapi.metadata.schema import inline_contents
+from filesapi.service import StagedUpload
 
 _BOUNDARY = "inline-test-boundary"
 
@@ -123,6 +125,44 @@ async def test_inline_off_keeps_every_file_in_the_blob_store(make_api) -> None:
     api: Api = await make_api(backend="disk", inline_max_size=0)
     file_id = (await api.upload(b"tiny")).json()["id"]
     assert await _inline_rows(api) == {} and await _blob_keys(api) == {file_id}
+
+
+@pytest.mark.parametrize("inline_max_size", [0, 1000])
+async def test_bytes_that_arrived_whole_are_staged_as_streamed_ones(make_api, inline_max_size: int) -> None:
+    """The service takes a small form's file as one piece of bytes, a larger one as chunks: the
+    same size, checksum, type, name and place either way, and the same refusals."""
+    api: Api = await make_api(
+        backend="disk", inline_max_size=inline_max_size, max_file_size=3000, workspace_quota=2500
+    )
+    service, principal = api.state.service, await api.state.authenticator.authenticate("test-key", None)
+
+    async def chunks(data: bytes) -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 64):
+            yield data[i : i + 64]
+
+    def shape(staged: StagedUpload) -> tuple[object, ...]:
+        return (staged.filename, staged.mime_type, staged.size_bytes, staged.checksum, staged.inline)
+
+    for data, name in [
+        (b"", None), (b"%PDF-1.7 tiny", None), (b"plain words " * 5, "a.txt"),
+        (os.urandom(999), "r.bin"), (os.urandom(1000), None), (os.urandom(1001), "x"),
+        (b"<html><body>" + b"w" * 2000, None),
+    ]:  # fmt: skip
+        whole = await service.stage(principal, filename=name, content_type=None, chunks=data)
+        streamed = await service.stage(principal, filename=name, content_type=None, chunks=chunks(data))
+        assert shape(whole) == shape(streamed), (len(data), name)
+        assert (whole.inline is not None) == (inline_max_size > 0 and len(data) <= inline_max_size)
+        for staged in (whole, streamed):
+            if staged.inline is None:
+                assert b"".join([c async for c in await service.blobs.open(staged.file_id)]) == data
+            await service.discard(staged)
+    unlimited: Api = await make_api(backend="disk", inline_max_size=inline_max_size, max_file_size=3000)
+    for where, data, error in [(unlimited, b"t" * 3001, FileTooLarge), (api, b"q" * 2501, QuotaExceeded)]:
+        for form in (data, chunks(data)):
+            with pytest.raises(error):
+                who = await where.state.authenticator.authenticate("test-key", None)
+                await where.state.service.stage(who, filename=None, content_type=None, chunks=form)
+        assert await _blob_keys(where) == set()
 
 
 def test_inline_is_on_by_default_on_sqlite_only() -> None:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from filesapi.errors import InvalidRequest
+from filesapi.http import multipart
 from filesapi.http.multipart import MultipartReader, parse_boundary, parse_header_params
 
 
@@ -105,6 +106,25 @@ async def test_transport_padding_after_boundary() -> None:
     assert await _parse(body, b"b") == [("file", None, b"v")]
 
 
+_PARAM_BITS = ["name", "filename", "filename*", "NAME", "x", "=", ";", '"', "\\", " ", "\t", "\x1c", "\xa0"]
+_PARAM_BITS += ["a b", "é", "file.txt", "C:\\a", "''", "%22", "*", "a=b"]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_PARAM_BITS), max_size=14).map("".join))
+def test_the_quick_parameter_parser_says_what_the_regex_says(rest: str) -> None:
+    """The common headers take a few string operations; whatever they say must be what the full
+    parser says (and anything they cannot read goes to it)."""
+    quick = multipart._plain_params(rest)
+    if quick is not None:
+        assert quick == multipart._regex_params(rest)
+
+
+def test_the_quick_parameter_parser_reads_what_clients_send() -> None:
+    for rest in ('; name="file"; filename="small.txt"', "; boundary=----formdata-undici-0123", "; name=file"):
+        assert multipart._plain_params(rest) is not None
+
+
 def test_header_params() -> None:
     assert parse_header_params('form-data; name="file"; filename="a \\"q\\" b.txt"') == (
         "form-data",
@@ -172,3 +192,62 @@ async def test_large_chunks_with_delimiter_lookalikes_at_every_edge(data: st.Dat
     cuts = data.draw(st.lists(st.sampled_from(near + list(range(0, len(body), 97))), max_size=6))
     cuts = [c for c in cuts if 0 <= c <= len(body)]
     assert await _parse(body, boundary, cuts) == [("file", "f", content), ("after", None, b"tail field")]
+
+
+async def _parse_taking_buffered(
+    data: bytes, boundary: bytes, cuts: list[int]
+) -> tuple[list[tuple[str, str | None, bytes]], int]:
+    """As ``_parse``, taking each part whole with ``buffered()`` when it offers it; also how many
+    parts it offered."""
+    out, taken = [], 0
+    async for part in MultipartReader(_stream(data, cuts), boundary):
+        body = part.buffered()
+        if body is None:
+            body = b"".join([c async for c in part.chunks()])
+        else:
+            taken += 1
+            assert b"".join([c async for c in part.chunks()]) == b""  # consumed
+        out.append((part.name, part.filename, body))
+    return out, taken
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    content=st.binary(max_size=300).map(lambda b: b.replace(b"\r\n--", b"\r\n-")),
+    boundary=st.sampled_from([b"bound", b"--bound", b"----formdata-undici-012345678901"]),
+    data=st.data(),
+)
+async def test_a_part_taken_whole_is_the_part_read_in_chunks(
+    content: bytes, boundary: bytes, data: st.DataObject
+) -> None:
+    body = _form(
+        boundary,
+        (b'Content-Disposition: form-data; name="file"; filename="f"', content),
+        (b'Content-Disposition: form-data; name="after"', b"tail"),
+    )
+    if b"\r\n--" + boundary in b"\r\n" + content:
+        return
+    cuts = data.draw(st.lists(st.integers(0, len(body)), max_size=6))
+    parts, taken = await _parse_taking_buffered(body, boundary, cuts)
+    assert parts == [("file", "f", content), ("after", None, b"tail")]
+    if not cuts:  # the whole form in one chunk: every part is offered whole
+        assert taken == 2
+
+
+async def test_buffered_is_none_until_the_part_has_arrived_and_then_consumes_nothing() -> None:
+    body = _form(b"b", (b'Content-Disposition: form-data; name="file"', b"0123456789" * 50))
+    whole, taken = await _parse_taking_buffered(body, b"b", [])
+    assert taken == 1 and whole == [("file", None, b"0123456789" * 50)]
+    split = body.index(b"0123456789") + 100  # the part's body is cut in two
+    parts, taken = await _parse_taking_buffered(body, b"b", [split])
+    assert taken == 0 and parts == whole
+
+
+async def test_next_part_says_none_after_the_end_every_time() -> None:
+    reader = MultipartReader(
+        _stream(_form(b"b", (b'Content-Disposition: form-data; name="a"', b"x")), []), b"b"
+    )
+    part = await reader.next_part()
+    assert part is not None and await part.read(10) == b"x"
+    assert await reader.next_part() is None
+    assert await reader.next_part() is None

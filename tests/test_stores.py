@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,13 +15,27 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import filesapi.blobs.local as local_blobs
 from filesapi.blobs import BlobNotFound, BlobStore, LocalBlobStore, MemoryBlobStore, open_blob_store
+from filesapi.blobs.base import Checksum
 from filesapi.blobs.local import shard_of
 from filesapi.errors import BackendUnavailable
 from filesapi.ids import IdClock
 from filesapi.metadata import MetadataStore, open_metadata_store, schema
+from filesapi.models import FileRecord
 from servers_pg import PostgresServer
 from store_contracts import BlobStoreTests, MetadataStoreTests
+
+
+async def _pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def _crc32c(data: bytes) -> str:
+    checksum = Checksum()
+    checksum.update(data)
+    return checksum.hexdigest()
 
 
 class TestMemoryBlobStore(BlobStoreTests):
@@ -75,6 +91,76 @@ class TestLocalBlobStore(BlobStoreTests):
         with pytest.raises(BackendUnavailable):
             await store.check()
 
+    async def test_a_large_blob_is_flushed_while_it_arrives(
+        self, store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Flushes run beside the writes every step, one at a time, and the final fsync still
+        comes after every byte: the stored blob is whole."""
+        monkeypatch.setattr(local_blobs, "_EARLY_SYNC_STEP", 2 << 20)
+        flushed: list[int] = []  # the file's size when each early flush ran
+        real = local_blobs._datasync
+
+        def datasync(fd: int) -> None:
+            flushed.append(os.fstat(fd).st_size)
+            real(fd)
+
+        monkeypatch.setattr(local_blobs, "_datasync", datasync)
+        data = os.urandom(9 << 20)
+        info = await store.put("file_big", _pieces(data, 256 << 10))
+        assert info.size == len(data) and info.checksum == _crc32c(data)
+        assert (store.root / "blobs" / "ig" / "file_big").read_bytes() == data
+        assert len(flushed) >= 2 and flushed == sorted(flushed) and flushed[-1] < len(data)
+
+    async def test_a_failed_early_flush_fails_the_put(
+        self, store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Linux reports a writeback error once per open file: the final fsync would succeed after
+        it, so the early flush's error must fail the upload itself."""
+        monkeypatch.setattr(local_blobs, "_EARLY_SYNC_STEP", 1 << 20)
+
+        def failing(fd: int) -> None:
+            raise OSError(errno.EIO, "Input/output error")
+
+        monkeypatch.setattr(local_blobs, "_datasync", failing)
+        with pytest.raises(BackendUnavailable, match="failed"):
+            await store.put("file_doomed", _pieces(os.urandom(8 << 20), 1 << 20))
+        await asyncio.sleep(0.05)  # the cleanup runs when the last thread is done
+        assert not await store.exists("file_doomed")
+        assert list((store.root / "tmp").iterdir()) == []
+
+    async def test_an_abandoned_put_closes_its_file_only_after_its_flush(
+        self, store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The upload fails while an early flush still runs on its thread: the fd stays open until
+        the flush is done (a closed fd number could already be another upload's file)."""
+        monkeypatch.setattr(local_blobs, "_EARLY_SYNC_STEP", 1 << 20)
+        started, release = threading.Event(), threading.Event()
+        seen: list[int] = []
+
+        def slow(fd: int) -> None:
+            started.set()
+            release.wait(10)
+            seen.append(os.fstat(fd).st_size)  # EBADF had the fd been closed under it
+
+        monkeypatch.setattr(local_blobs, "_datasync", slow)
+
+        async def failing() -> AsyncIterator[bytes]:
+            for _ in range(3):
+                yield b"x" * (1 << 20)
+            await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
+            raise RuntimeError("client went away")
+
+        with pytest.raises(RuntimeError, match="went away"):
+            await store.put("file_gone", failing())
+        assert [p.suffix for p in (store.root / "tmp").iterdir()] == [".part"]  # kept for the flush
+        release.set()
+        for _ in range(100):
+            if not list((store.root / "tmp").iterdir()):
+                break
+            await asyncio.sleep(0.02)
+        assert seen and seen[0] >= 1 << 20
+        assert list((store.root / "tmp").iterdir()) == []
+
 
 class TestMemoryMetadataStore(MetadataStoreTests):
     @pytest.fixture
@@ -89,6 +175,42 @@ class TestSqliteMetadataStore(MetadataStoreTests):
     async def store(self, tmp_path: Path) -> AsyncIterator[MetadataStore]:
         store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
         yield store
+        await store.close()
+
+
+async def test_sqlite_runs_the_uploads_of_a_group_commit_in_a_few_statements(tmp_path: Path) -> None:
+    """The writer thread holds the GIL for every statement it runs: the inserts a group commit
+    gathers for one workspace go in as one UPDATE and one INSERT of many rows per table."""
+    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    try:
+        workspace = await store.ensure_workspace("w")
+        statements: list[str] = []
+        raw = store.runner._writer.connection.dbapi_connection  # type: ignore[attr-defined]
+        raw.set_trace_callback(statements.append)
+        clock = IdClock()
+        records = []
+        for _ in range(30):
+            file_id, created = clock.new_file_id()
+            records.append(
+                FileRecord(
+                    file_id,
+                    workspace.id,
+                    "a.txt",
+                    "text/plain",
+                    3,
+                    created,
+                    True,
+                    "crc32c:0",
+                    stored_inline=True,
+                )
+            )
+        assert await asyncio.gather(*(store.insert_file(r, None, b"abc") for r in records)) == [True] * 30
+        raw.set_trace_callback(None)
+        inserts = [s for s in statements if s.startswith("INSERT INTO files")]
+        assert 1 <= len(inserts) < 10  # 30 uploads, in as many batches as the writer took
+        assert await store.used_bytes(workspace.id) == 90
+        assert await store.existing_ids([r.id for r in records]) == {r.id for r in records}
+    finally:
         await store.close()
 
 

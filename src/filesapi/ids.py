@@ -42,8 +42,31 @@ _MAX_TIMESTAMP_US = (1 << 56) - 1
 _PAIRS = tuple(a + b for a in BASE58_ALPHABET for b in BASE58_ALPHABET)
 
 
+_QUAD = 58**4
+
+
+def _b58encode_22(value: int) -> str:
+    """``b58encode_fixed(value, 22)``, the width of file and request ids: four digits per division
+    of the large number (each division of a 128-bit number costs about what four of a small one
+    do), then two pairs from the table."""
+    value, a = divmod(value, _QUAD)
+    value, b = divmod(value, _QUAD)
+    value, c = divmod(value, _QUAD)
+    value, d = divmod(value, _QUAD)
+    value, e = divmod(value, _QUAD)
+    if not 0 <= value < 3364:
+        raise ValueError("value does not fit in the requested width")
+    p = _PAIRS
+    return (
+        p[value] + p[e // 3364] + p[e % 3364] + p[d // 3364] + p[d % 3364] + p[c // 3364] + p[c % 3364]
+        + p[b // 3364] + p[b % 3364] + p[a // 3364] + p[a % 3364]
+    )  # fmt: skip
+
+
 def b58encode_fixed(value: int, width: int) -> str:
     """Encode ``value`` as exactly ``width`` base58 digits (most significant first)."""
+    if width == 22:
+        return _b58encode_22(value)
     out = []
     for _ in range(width // 2):
         value, pair = divmod(value, 3364)  # 58 ** 2
@@ -89,9 +112,22 @@ class IdClock:
         self._seen_epoch = epoch() if epoch else 0
         self._last = 0
         self._lock = threading.Lock()
+        # Random bytes for ids, drawn from the OS a few kilobytes at a time (one system call per
+        # 455 ids, not one each); drawn again after a fork, so no two processes share them.
+        self._pool = b""
+        self._pool_at = 0
+        self._pool_fork = -1
 
     def now_us(self) -> int:
         return self._now_us()
+
+    def _random_72(self) -> int:
+        """72 random bits (``_RANDOM_BITS``), under ``_lock``."""
+        at = self._pool_at
+        if at + 9 > len(self._pool) or self._pool_fork != _forks:
+            self._pool, at, self._pool_fork = os.urandom(9 * 455), 0, _forks
+        self._pool_at = at + 9
+        return int.from_bytes(self._pool[at : at + 9], "big")
 
     def new_file_id(self) -> tuple[str, int]:
         """Return a new id and the creation time (microseconds) it encodes."""
@@ -99,7 +135,7 @@ class IdClock:
             if self._epoch is not None and self._epoch() != self._seen_epoch:
                 self._seen_epoch = self._epoch()
                 self._last = 0
-            candidate = (self.now_us() << _RANDOM_BITS) | secrets.randbits(_RANDOM_BITS)
+            candidate = (self._now_us() << _RANDOM_BITS) | self._random_72()
             if candidate <= self._last:
                 # Same microsecond (or the clock went back): stay ordered by stepping past the last.
                 candidate = self._last + 1 + secrets.randbits(16)
@@ -111,8 +147,17 @@ class IdClock:
 
 
 _fast_random = random.Random()
+_forks = 0  # forks this process came out of: random bytes drawn before one are not used after it
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+    _fast_random.seed()
+
+
 # A forked worker must not repeat its parent's (or a sibling's) sequence.
-os.register_at_fork(after_in_child=_fast_random.seed)
+os.register_at_fork(after_in_child=_forked)
 
 
 def _random_b58(length: int) -> str:

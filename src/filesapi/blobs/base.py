@@ -54,6 +54,11 @@ class Checksum:
     def info(self) -> BlobInfo:
         return BlobInfo(size=self.size, checksum=self.hexdigest())
 
+    @staticmethod
+    def of(data: bytes | memoryview) -> BlobInfo:
+        """The size and checksum of bytes that are all here."""
+        return BlobInfo(size=len(data), checksum=f"{CHECKSUM_ALGORITHM}:{crc32c.crc32c(data):08x}")
+
 
 @dataclass(frozen=True, slots=True)
 class ByteRange:

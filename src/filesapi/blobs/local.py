@@ -14,6 +14,12 @@ small. Other keys shard by their last two characters.
 Disk writes and fsyncs run on this store's own threads, so the event loop keeps parsing the next
 chunk while the previous one is written (one write in flight per upload keeps the bytes in order)
 and fsyncs of many uploads proceed in parallel.
+
+A large blob is flushed while it arrives: every ``_EARLY_SYNC_STEP`` bytes an fdatasync starts on
+another thread (one at a time per blob) while the writes go on. Left to the final fsync, a gigabyte
+waits in the page cache (and a virtual disk's cache) until the client has sent its last byte, and
+is then written while the client waits; measured here, that tail was a third of a 1 GiB upload.
+The final fsync before the answer stays; it finds little left to do.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ _WRITE_BATCH = 1 << 20
 _READ_CHUNK = 1 << 20
 _SEND_LINK_SECONDS = 30.0  # far longer than an ASGI server takes to open a path it was handed
 _IO_THREADS = 32  # fsyncs wait on the disk, not the CPU: many may run at once
+_EARLY_SYNC_STEP = 32 << 20
+_datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 _T = TypeVar("_T")
 
 
@@ -167,6 +175,9 @@ class LocalBlobStore(BlobStore):
         loop = asyncio.get_running_loop()
         checksum = Checksum()
         in_flight: asyncio.Future[None] | None = None
+        # A flush of what was written so far, running beside the writes (see the module's doc).
+        early: asyncio.Future[None] | None = None
+        written = early_at = 0
         fd_open = True
         published = False
         try:
@@ -181,9 +192,19 @@ class LocalBlobStore(BlobStore):
                     if in_flight is not None:
                         await self._settle(in_flight)
                     in_flight = loop.run_in_executor(self._executor, _write_batch, fd, batch, checksum)
+                    written += batch_size
                     batch, batch_size = [], 0
+                    if written - early_at >= _EARLY_SYNC_STEP and (early is None or early.done()):
+                        if early is not None:
+                            # A failure it reports must fail the upload: Linux reports a writeback
+                            # error once per open file, so the final fsync would not see it again.
+                            await self._settle(early)
+                        early = loop.run_in_executor(self._executor, _datasync, fd)
+                        early_at = written
             if in_flight is not None:
                 await self._settle(in_flight)
+            if early is not None:
+                await self._settle(early)
             final = self._path(key)
             fd_open = False  # _finish closes it whatever happens
             await self._run(self._finish, fd, batch, checksum, tmp, final)
@@ -192,7 +213,7 @@ class LocalBlobStore(BlobStore):
             return checksum.info()
         finally:
             if not published:
-                self._discard(fd if fd_open else None, tmp, in_flight)
+                self._discard(fd if fd_open else None, tmp, [f for f in (in_flight, early) if f is not None])
 
     def _finish(self, fd: int, batch: list[Chunk], checksum: Checksum, tmp: Path, final: Path) -> None:
         """The rest of the bytes, fsync, close, rename into place: one trip to a thread."""
@@ -226,19 +247,29 @@ class LocalBlobStore(BlobStore):
             raise _storage_error(exc) from exc
 
     @staticmethod
-    def _discard(fd: int | None, tmp: Path, in_flight: asyncio.Future[None] | None) -> None:
-        """Drop a failed write. A write still running on its thread must finish before the fd is
-        closed (a closed fd number can be reused by another upload), so cleanup waits for it."""
+    def _discard(fd: int | None, tmp: Path, running: list[asyncio.Future[None]]) -> None:
+        """Drop a failed write. A write or flush still running on its thread must finish before the
+        fd is closed (a closed fd number can be reused by another upload), so cleanup waits for
+        them."""
+        pending = [f for f in running if not f.done()]
 
-        def cleanup(_: object = None) -> None:
+        def cleanup() -> None:
+            for future in running:  # their errors are this failure's; retrieved, so never logged
+                if not future.cancelled():
+                    future.exception()
             if fd is not None:
                 os.close(fd)
             tmp.unlink(missing_ok=True)
 
-        if in_flight is not None and not in_flight.done():
-            in_flight.add_done_callback(cleanup)
-        else:
+        def finished(_: object) -> None:
+            pending.pop()
+            if not pending:
+                cleanup()
+
+        if not pending:
             cleanup()
+        for future in pending:
+            future.add_done_callback(finished)
 
     async def open(self, key: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
         path = self._stored_path(key)

@@ -4,17 +4,16 @@ envelopes by the app's exception handlers (``filesapi.http.envelope``)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections.abc import AsyncIterable, AsyncIterator
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from filesapi.blobs.base import Chunk
-from filesapi.errors import FileTooLarge, InvalidRequest, RequestTimeout
+from filesapi.errors import InvalidRequest
+from filesapi.http.body import BodyReader
 from filesapi.http.calls import (
     app_state,
     authorize,
@@ -33,7 +32,6 @@ from filesapi.http.download import (
     supports_pathsend,
 )
 from filesapi.http.envelope import error_response, request_id
-from filesapi.http.guard import HttpOptions
 from filesapi.http.multipart import MultipartReader, parse_boundary
 from filesapi.models import FileRecord, Principal
 from filesapi.numbers import decimal
@@ -50,31 +48,11 @@ _TS_ARRAY_HINT = (
 )
 
 
-async def limited_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+def limited_body(request: Request, limit: int) -> BodyReader:
     """The body, refused past ``limit`` bytes, when the client goes quiet for ``body_timeout``, when
     it falls below ``min_upload_rate`` (averaged since the upload began, after a grace period), or
     when it passes ``upload_deadline``: a client sending a byte now and then holds a slot otherwise."""
-    options = http_options(request)
-    stream = aiter(request.stream())
-    started = time.monotonic()
-    total = 0
-    try:
-        while True:
-            wait, why = _allowed_wait(options, started, total)
-            try:
-                async with asyncio.timeout(wait):  # a timer, not a task per chunk (as wait_for makes)
-                    chunk = await anext(stream)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise RequestTimeout(why) from None
-            total += len(chunk)
-            request.scope["state"]["bytes_in"] = total
-            if total > limit:
-                raise FileTooLarge(f"Request body is larger than this server's limit of {limit} bytes.")
-            yield chunk
-    except ClientDisconnect:
-        raise InvalidRequest("The client disconnected before the upload was complete.") from None
+    return BodyReader(request.receive, request.scope["state"], http_options(request), limit)
 
 
 async def _hashed(chunks: AsyncIterable[Chunk], digest: hashlib._Hash) -> AsyncIterator[Chunk]:
@@ -83,34 +61,20 @@ async def _hashed(chunks: AsyncIterable[Chunk], digest: hashlib._Hash) -> AsyncI
         yield chunk
 
 
-def _allowed_wait(options: HttpOptions, started: float, total: int) -> tuple[float, str]:
-    """How long the next chunk may take to arrive, and what to say if it does not."""
-    elapsed = time.monotonic() - started
-    wait = options.body_timeout
-    why = f"The request body stalled: nothing arrived for {wait:g} seconds (after {total} bytes)."
-    if options.min_upload_rate:
-        slow = options.upload_rate_grace + total / options.min_upload_rate - elapsed
-        if slow < wait:
-            wait = max(slow, 0.0)
-            why = (
-                f"The upload is too slow: {total} bytes in {elapsed + wait:.0f} seconds, below this server's "
-                f"minimum of {options.min_upload_rate} bytes a second."
-            )
-    if options.upload_deadline:
-        late = options.upload_deadline - elapsed
-        if late < wait:
-            wait = max(late, 0.0)
-            why = f"The upload did not finish within this server's {options.upload_deadline:g}-second limit."
-    return wait, why
-
-
-def _form_reader(request: Request, service: FileService) -> MultipartReader:
-    boundary = parse_boundary(request.headers.get("content-type"))
+def _form_reader(request: Request, service: FileService) -> tuple[MultipartReader, BodyReader]:
+    content_type = content_length = None
+    for name, value in request.scope["headers"]:  # the first of each, as request.headers would
+        if name == b"content-type":
+            content_type = value.decode("latin-1") if content_type is None else content_type
+        elif name == b"content-length":
+            content_length = value.decode("latin-1") if content_length is None else content_length
+    boundary = parse_boundary(content_type)
     limit = service.policy.max_file_size + _FORM_OVERHEAD
-    declared = decimal(request.headers.get("content-length") or "")
+    declared = decimal(content_length or "")
     if declared is not None and declared > limit:
         raise service.too_large()
-    return MultipartReader(limited_body(request, limit), boundary)
+    body = limited_body(request, limit)
+    return MultipartReader(body, boundary), body
 
 
 async def receive_upload(
@@ -123,23 +87,32 @@ async def receive_upload(
     expires_in_seconds: int | None = None,
 ) -> FileRecord:
     service = app_state(request).service
-    reader = _form_reader(request, service)
+    reader, body = _form_reader(request, service)
     staged: StagedUpload | None = None
     # The journal shows each upload's SHA-256 under --test-controls (a test asserts what was sent);
     # otherwise only the stored CRC32C, so no upload pays for a second hash.
     digest = hashlib.sha256() if getattr(request.app.state, "test_controls", False) else None
     try:
-        async for part in reader:
+        while (part := await reader.next_part()) is not None:
             if part.name == "file":
                 if staged is not None:
                     raise InvalidRequest(
                         "The form has more than one part named 'file'; send one file per upload."
                     )
+                # A small form has usually arrived whole: its file goes on as one piece of bytes.
+                content = part.buffered()
+                chunks: AsyncIterable[Chunk] | bytes
+                if content is not None:
+                    chunks = content
+                    if digest is not None:
+                        digest.update(content)
+                else:
+                    chunks = part.chunks() if digest is None else _hashed(part.chunks(), digest)
                 staged = await service.stage(
                     principal,
                     filename=part.filename,
                     content_type=part.content_type,
-                    chunks=part.chunks() if digest is None else _hashed(part.chunks(), digest),
+                    chunks=chunks,
                     downloadable=downloadable,
                     scope_id=scope_id,
                 )
@@ -165,6 +138,8 @@ async def receive_upload(
         if staged is not None:
             await service.discard(staged)
         raise
+    finally:
+        body.close()  # the form may end before the body does
 
 
 async def upload(request: Request) -> Response:

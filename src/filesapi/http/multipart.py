@@ -30,6 +30,38 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
     paths such as ``C:\\a\\b.pdf`` unescaped, and those backslashes must survive.
     """
     main, _, rest = value.partition(";")
+    params = _plain_params(rest)
+    return main.strip().lower(), _regex_params(rest) if params is None else params
+
+
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789*-_."
+
+
+def _plain_params(rest: str) -> dict[str, str] | None:
+    """``_regex_params`` for the shape every client sends (plain names, values plain or in quotes
+    without escapes or semicolons), in a few string operations; None for anything else."""
+    if "\\" in rest:
+        return None
+    params: dict[str, str] = {}
+    for piece in rest.split(";"):
+        name, eq, raw = piece.partition("=")
+        if not eq:
+            if '"' in piece:
+                return None
+            continue  # a name without a value (or nothing at all): skipped
+        name = name.strip()
+        if not name or name.strip(_NAME_CHARS):
+            return None
+        raw = raw.strip()
+        if '"' in raw:
+            if len(raw) < 2 or raw[0] != '"' or raw[-1] != '"' or raw.count('"') != 2:
+                return None
+            raw = raw[1:-1]
+        params.setdefault(name.lower(), raw)
+    return params
+
+
+def _regex_params(rest: str) -> dict[str, str]:
     params: dict[str, str] = {}
     for match in _PARAM.finditer(rest):
         name, raw = match.group(1).lower(), match.group(2)
@@ -39,7 +71,7 @@ def parse_header_params(value: str) -> tuple[str, dict[str, str]]:
         if len(raw) >= 2 and raw[0] == raw[-1] == '"':
             raw = _QUOTED_ESCAPE.sub(r"\1", raw[1:-1])
         params.setdefault(name, raw)
-    return main.strip().lower(), params
+    return params
 
 
 def parse_boundary(content_type: str | None) -> bytes:
@@ -72,7 +104,8 @@ def _decode_ext_value(value: str) -> str | None:
 
 @dataclass
 class Part:
-    """One part's headers; read its bytes with ``chunks()`` (or ``read()`` for small fields)."""
+    """One part's headers; read its bytes with ``chunks()`` (or ``read()`` for small fields), or
+    take them at once with ``buffered()`` when they have all arrived."""
 
     name: str
     filename: str | None
@@ -83,6 +116,13 @@ class Part:
     def chunks(self) -> AsyncIterator[Chunk]:
         assert self._reader is not None
         return self._reader._body()
+
+    def buffered(self) -> bytes | None:
+        """The part's whole body, if it is already in the reader's buffer (a small form often
+        arrives in one chunk): then it is consumed, as ``chunks()`` would have. None otherwise,
+        and nothing is consumed."""
+        assert self._reader is not None
+        return self._reader._buffered_body()
 
     async def read(self, limit: int) -> bytes:
         out = bytearray()
@@ -114,13 +154,20 @@ class MultipartReader:
         self._max_parts = max_parts
         self._parts = 0
         self._in_body = False
+        self._started = False
+        self._ended = False
 
     async def _fill(self) -> bool:
-        chunk = await self._next_chunk()
-        if chunk is None:
-            return False
-        self._buf += chunk
-        return True
+        while not self._eof:
+            try:
+                chunk = await self._stream.__anext__()
+            except StopAsyncIteration:
+                self._eof = True
+                break
+            if chunk:
+                self._buf += chunk
+                return True
+        return False
 
     async def _skip_preamble(self) -> None:
         keep = len(self._delimiter) - 1
@@ -140,8 +187,12 @@ class MultipartReader:
         """Consume what follows a delimiter; True when another part follows, False at the end."""
         while len(self._buf) < 2 and await self._fill():
             pass
-        if self._buf[:2] == b"--":
+        head = self._buf[:2]
+        if head == b"--":
             return False
+        if head == b"\r\n":
+            del self._buf[:2]
+            return True
         while True:  # transport padding, then CRLF
             stripped = self._buf.lstrip(b" \t")
             if stripped[:2] == b"\r\n":
@@ -184,7 +235,12 @@ class MultipartReader:
         return self._part(headers)
 
     def _part(self, headers: list[tuple[str, str]]) -> Part:
-        disposition = next((v for k, v in headers if k == "content-disposition"), None)
+        disposition = content_type = None
+        for key, value in headers:  # the first of each counts
+            if key == "content-disposition":
+                disposition = value if disposition is None else disposition
+            elif key == "content-type":
+                content_type = value if content_type is None else content_type
         if disposition is None:
             raise InvalidRequest("A multipart part has no Content-Disposition header.")
         kind, params = parse_header_params(disposition)
@@ -195,7 +251,6 @@ class MultipartReader:
             filename = _decode_ext_value(params["filename*"])
         if filename is None and "filename" in params:
             filename = params["filename"].replace("%22", '"')
-        content_type = next((v for k, v in headers if k == "content-type"), None)
         return Part(params["name"], filename, content_type, headers, self)
 
     async def _next_chunk(self) -> bytes | None:
@@ -250,20 +305,40 @@ class MultipartReader:
             yield view[: len(chunk) - keep]
             self._buf = bytearray(view[len(chunk) - keep :])
 
-    def __aiter__(self) -> AsyncIterator[Part]:
-        return self._iterate()
+    def _buffered_body(self) -> bytes | None:
+        if not self._in_body:
+            return b""
+        idx = self._buf.find(self._delimiter)
+        if idx < 0:
+            return None
+        body = bytes(self._buf[:idx])
+        del self._buf[: idx + len(self._delimiter)]
+        self._in_body = False
+        return body
 
-    async def _iterate(self) -> AsyncIterator[Part]:
-        await self._skip_preamble()
-        while True:
-            if self._in_body:  # the caller did not read the previous part: skip it
-                async for _ in self._body():
-                    pass
-            if not await self._after_delimiter():
-                return
-            self._parts += 1
-            if self._parts > self._max_parts:
-                raise InvalidRequest(f"The multipart body has more than {self._max_parts} parts.")
-            part = await self._read_headers()
-            self._in_body = True
-            yield part
+    def __aiter__(self) -> MultipartReader:
+        return self
+
+    async def __anext__(self) -> Part:
+        part = await self.next_part()
+        if part is None:
+            raise StopAsyncIteration
+        return part
+
+    async def next_part(self) -> Part | None:
+        """The next part (its body unread), or None after the closing delimiter."""
+        if not self._started:
+            self._started = True
+            await self._skip_preamble()
+        elif self._in_body:  # the caller did not read the previous part: skip it
+            async for _ in self._body():
+                pass
+        if self._ended or not await self._after_delimiter():
+            self._ended = True
+            return None
+        self._parts += 1
+        if self._parts > self._max_parts:
+            raise InvalidRequest(f"The multipart body has more than {self._max_parts} parts.")
+        part = await self._read_headers()
+        self._in_body = True
+        return part

@@ -20,7 +20,7 @@ import concurrent.futures
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,7 +34,16 @@ from sqlalchemy.pool import StaticPool
 
 from filesapi.errors import BackendUnavailable, InvalidRequest
 
-__all__ = ["AsyncRunner", "Runner", "SqliteRunner", "execute_fast", "runner_for_url", "translated"]
+__all__ = [
+    "AsyncRunner",
+    "MergeableWrite",
+    "Runner",
+    "SqliteRunner",
+    "execute_fast",
+    "execute_rows",
+    "runner_for_url",
+    "translated",
+]
 
 _T = TypeVar("_T")
 
@@ -88,6 +97,48 @@ def execute_fast(conn: Connection, statement: Executable, params: Mapping[str, A
     compiled = _compiled(statement, conn.dialect)
     raw: Any = conn.connection.dbapi_connection
     return int(raw.execute(compiled[0], _raw_params(compiled, params)).rowcount)
+
+
+_ROWS_PER_INSERT = 50  # 11 columns a row stays under SQLite's oldest limit of 999 parameters
+_MULTI_ROW: dict[tuple[str, int], str] = {}
+
+
+def execute_rows(conn: Connection, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run a one-row INSERT for every row of ``rows``: on SQLite as INSERTs of many rows each
+    (one statement, one step, one release of the GIL, where ``executemany`` takes one per row);
+    elsewhere, the usual way."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(statement, list(rows))
+        return
+    compiled = _compiled(statement, conn.dialect)
+    raw: Any = conn.connection.dbapi_connection
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        part = rows[start : start + _ROWS_PER_INSERT]
+        sql = _MULTI_ROW.get((compiled[0], len(part)))
+        if sql is None:
+            head, sep, values = compiled[0].partition(" VALUES ")
+            if not sep or not (values.startswith("(") and values.endswith(")")):
+                raise ValueError(f"not a one-row INSERT: {compiled[0]}")
+            sql = _MULTI_ROW[(compiled[0], len(part))] = f"{head} VALUES {', '.join([values] * len(part))}"
+        raw.execute(sql, [value for row in part for value in _raw_params(compiled, row)])
+
+
+class MergeableWrite(ABC):
+    """A write (a ``Runner.write`` function) that SQLite's writer may run in one go with the
+    others of its ``merge_key`` that the same group commit gathered: they ran concurrently, so any
+    order is theirs. ``merge_key`` None: run alone, like any function. If ``run_merged`` raises,
+    the group commit runs every write alone, so one failure undoes no other write."""
+
+    merge_key: Hashable | None
+
+    @abstractmethod
+    def __call__(self, conn: Connection) -> Any:
+        """The write alone."""
+
+    @classmethod
+    @abstractmethod
+    def run_merged(cls, conn: Connection, writes: Sequence[Any]) -> list[Any]:
+        """All of ``writes`` (two or more, of one key); their results, in order."""
 
 
 class Runner(ABC):
@@ -226,7 +277,7 @@ class SqliteRunner(Runner):
         transaction is rolled back and each is run alone, so one failure undoes no other write."""
         try:
             with translated(), self._writer.begin():
-                return [(True, fn(self._writer)) for fn in fns]
+                return self._run_all(fns)
         except Exception as exc:
             if len(fns) == 1:
                 return [(False, exc)]
@@ -236,6 +287,26 @@ class SqliteRunner(Runner):
                 outcomes.append((True, self._transaction(self._writer, fn)))
             except Exception as exc:
                 outcomes.append((False, exc))
+        return outcomes
+
+    def _run_all(self, fns: list[Callable[[Connection], Any]]) -> list[tuple[bool, Any]]:
+        """Every write of a batch in the open transaction; ``MergeableWrite``s of one key together."""
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(fns)
+        groups: dict[Hashable, list[tuple[int, MergeableWrite]]] = {}
+        for i, fn in enumerate(fns):
+            if isinstance(fn, MergeableWrite) and fn.merge_key is not None:
+                groups.setdefault(fn.merge_key, []).append((i, fn))
+            else:
+                outcomes[i] = (True, fn(self._writer))
+        for group in groups.values():
+            writes = [write for _, write in group]
+            values = (
+                type(writes[0]).run_merged(self._writer, writes)
+                if len(writes) > 1
+                else [writes[0](self._writer)]
+            )
+            for (i, _), value in zip(group, values, strict=True):
+                outcomes[i] = (True, value)
         return outcomes
 
     async def close(self) -> None:
