@@ -9,12 +9,11 @@ import time
 import httpx
 import pytest
 
-from conftest import GA_HEADERS, Api, LiveServer, start_server, stop_server
+from conftest import GA_HEADERS, Api, LiveServer, set_http_options, start_server, stop_server
 from figures import record
 from filesapi.errors import BackendUnavailable
 from filesapi.http.guard import HttpOptions
 from servers_pg import PostgresServer
-from test_faults_and_limits import _set_options
 
 RATE = 60
 REQUESTS = 150
@@ -90,7 +89,7 @@ def test_rate_limit_is_shared_by_three_replicas_on_postgres(three_replicas: list
 
 async def test_busy_client_leases_tokens_in_batches(make_api, monkeypatch) -> None:
     api: Api = await make_api(backend="disk")
-    _set_options(api, HttpOptions(rate_limit_per_minute=12_000))
+    set_http_options(api, HttpOptions(rate_limit_per_minute=12_000))
     store = api.state.service.metadata
     calls: list[int] = []
     lease = store.lease_tokens
@@ -111,7 +110,7 @@ async def test_busy_client_leases_tokens_in_batches(make_api, monkeypatch) -> No
 
 async def test_rate_limit_fails_open_to_a_bucket_per_process(make_api, monkeypatch) -> None:
     api: Api = await make_api(backend="disk")
-    _set_options(api, HttpOptions(rate_limit_per_minute=3))
+    set_http_options(api, HttpOptions(rate_limit_per_minute=3))
 
     async def unreachable(*args: object, **kwargs: object) -> tuple[int, float]:
         raise BackendUnavailable("The metadata database is unreachable: test.")
