@@ -109,7 +109,9 @@ class TestLocalBlobStore(BlobStoreTests):
         info = await store.put("file_big", _pieces(data, 256 << 10))
         assert info.size == len(data) and info.checksum == _crc32c(data)
         assert (store.root / "blobs" / "ig" / "file_big").read_bytes() == data
-        assert len(flushed) >= 2 and flushed == sorted(flushed) and flushed[-1] < len(data)
+        # How many flushes start depends on how fast the disk finishes each (one at a time): at
+        # least one ran before the last byte, and in order.
+        assert flushed and flushed == sorted(flushed) and flushed[-1] < len(data)
 
     async def test_a_failed_early_flush_fails_the_put(
         self, store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
