@@ -155,9 +155,10 @@ def test_a_runtime_dir_of_an_older_schema_starts_afresh(tmp_path) -> None:
     directory = tmp_path / "run"
     SharedState(str(directory)).close()
     db = sqlite3.connect(directory / "state.db")
-    db.execute("DROP TABLE journal")
-    db.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY, entry TEXT NOT NULL)")
-    db.execute("PRAGMA user_version = 1")
+    db.execute("DROP TABLE journal_batches")  # what schema 3 had instead: a row per entry
+    db.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY, request_id TEXT, packed BLOB NOT NULL)")
+    db.execute("INSERT INTO journal VALUES (1, 'req_old', x'00')")
+    db.execute("PRAGMA user_version = 3")
     db.commit()
     db.close()
     shared = SharedState(str(directory))
@@ -166,8 +167,67 @@ def test_a_runtime_dir_of_an_older_schema_starts_afresh(tmp_path) -> None:
         journal.append(_record())
         journal.flush()
         assert len(journal.entries(JournalQuery())[0]) == 1
+        tables = {r[0] for r in shared.read("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "journal" not in tables and "journal_batches" in tables
     finally:
         shared.close()
+
+
+def test_the_journal_of_two_workers_is_one(tmp_path) -> None:
+    """Two processes' journals on one runtime directory (what two workers have): each reads the
+    other's batches, the numbers are the server's, a cleared journal starts again (no batch a
+    reader decoded before comes back), and trimming keeps at least KEEP entries."""
+    from filesapi.controls import journal as journal_module
+
+    directory = str(tmp_path / "run")
+    one, two = SharedState(directory), SharedState(directory)
+    try:
+        a, b = Journal(one, workers=2), Journal(two, workers=2)
+        a.append(_record(request_id="req_a1"))
+        a.flush()
+        b.append(_record(request_id="req_b1", workspace="other"))
+        b.append(_record(request_id="req_b2"))
+        b.flush()
+        a.append(_record(request_id="req_a2", operation="console"))
+        a.flush()
+        for reader in (a, b, a):  # the second read of ``a`` uses the batches it decoded before
+            entries, more = reader.entries(JournalQuery(limit=10))
+            assert [e["request_id"] for e in entries] == ["req_a2", "req_b2", "req_b1", "req_a1"]
+            assert not more
+        shown, last = b.recent(None, 1, 10, include_console=False)
+        assert [(seq, e["request_id"]) for seq, e in shown] == [(2, "req_b1"), (3, "req_b2")] and last == 4
+        shown, last = a.recent("default", 0, 10, include_console=True)
+        assert [(seq, e["request_id"]) for seq, e in shown] == [(1, "req_a1"), (2, "req_b2"), (3, "req_a2")]
+        assert last == 3
+        assert b.entries(JournalQuery(workspace="other"))[0][0]["request_id"] == "req_b1"
+        assert [e["request_id"] for e in a.entries(JournalQuery(before="req_b2"))[0]] == ["req_b1", "req_a1"]
+        a.clear()
+        assert b.entries(JournalQuery())[0] == []
+        b.append(_record(request_id="req_b3"))
+        b.flush()
+        assert [e["request_id"] for e in a.entries(JournalQuery())[0]] == ["req_b3"]
+        assert a.recent(None, 0, 10, include_console=True)[1] == 5  # numbers go on after a clear
+
+        keep, every = 50, 20
+        saved = journal_module.KEEP, journal_module._TRIM_EVERY
+        journal_module.KEEP, journal_module._TRIM_EVERY = keep, every
+        try:
+            for n in range(300):
+                (a if n % 2 else b).append(_record(request_id=f"req_t{n}"))
+                if n % 7 == 0:
+                    a.flush()
+                    b.flush()
+            a.flush()
+            b.flush()
+        finally:
+            journal_module.KEEP, journal_module._TRIM_EVERY = saved
+        entries = a.entries(JournalQuery(limit=1000))[0]
+        assert keep <= len(entries) < 300  # trimmed, yet never below KEEP
+        got = {e["request_id"] for e in entries}
+        assert {f"req_t{n}" for n in range(300 - keep, 300)} <= got
+    finally:
+        one.close()
+        two.close()
 
 
 def test_direct_access_lines_equal_the_formatter_s(monkeypatch) -> None:

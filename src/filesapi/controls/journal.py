@@ -1,10 +1,10 @@
 """The request journal: one entry for every request the server answered, in every worker process.
 
 Recording costs a list append on the hot path: each process writes its pending entries to the
-server's shared SQLite file in one transaction every ``FLUSH_SECONDS`` (or at once past
-``FLUSH_BATCH``), without fsync. A reader flushes its own process's entries first; with several
-workers it also waits one flush interval, so requests answered before the read are in it. The last
-``KEEP`` entries (at least) are kept. Keys are stored redacted, bodies never.
+server's shared SQLite file, as one row, in one transaction every ``FLUSH_SECONDS`` (or at once
+past ``FLUSH_BATCH``), without fsync. A reader flushes its own process's entries first; with
+several workers it also waits one flush interval, so requests answered before the read are in it.
+The last ``KEEP`` entries (at least) are kept. Keys are stored redacted, bodies never.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import marshal
+import operator
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,34 +110,21 @@ class UnknownCursor(ValueError):
     pass
 
 
-# The journal's columns beyond its own id and ws_seq: the fields queries filter on, then the rest
-# packed with marshal (a JSON text per entry, or a column per field, cost more than the rest of the
-# write; marshal is safe here: only this server's own processes, one Python, write and read it).
-_COLUMNS = ("request_id", "started_us", "method", "operation", "status", "workspace", "workspace_id")
-_PACKED = tuple(name for name in JOURNAL_FIELDS if name not in _COLUMNS)
-_LIST = ", ".join(_COLUMNS)
-_INSERT = f"INSERT INTO journal (ws_seq, {_LIST}, packed) VALUES (?, {', '.join('?' * len(_COLUMNS))}, ?)"  # noqa: S608
-_SELECT = f"SELECT {_LIST}, packed FROM journal"  # noqa: S608 - constant
+# An entry, as kept: (id, ws_seq, then every field of JOURNAL_FIELDS in order). The entries of
+# one flush are one row, packed with marshal (a row per entry cost most of the request's own
+# recording; marshal is safe here: only this server's own processes, one Python, write and read
+# it). Readers decode each batch once per process (a batch never changes) and filter in memory:
+# the journal is at most about KEEP entries.
+_values = operator.attrgetter(*JOURNAL_FIELDS)
+_AT = {name: i + 2 for i, name in enumerate(JOURNAL_FIELDS)}
+_STARTED, _REQUEST_ID, _OPERATION, _WORKSPACE, _WORKSPACE_ID = (
+    _AT[name] for name in ("started_us", "request_id", "operation", "workspace", "workspace_id")
+)
+_Entry = tuple[Any, ...]
 
 
-def _row(record: RequestRecord) -> list[Any]:
-    return [
-        None,
-        record.request_id,
-        record.started_us,
-        record.method,
-        record.operation,
-        record.status,
-        record.workspace,
-        record.workspace_id,
-        marshal.dumps(tuple([getattr(record, name) for name in _PACKED])),
-    ]
-
-
-def _entry(row: Sequence[Any]) -> dict[str, Any]:
-    entry = dict(zip(_COLUMNS, row, strict=False))
-    entry.update(zip(_PACKED, marshal.loads(row[-1]), strict=True))  # noqa: S302 - our own rows
-    return {name: entry[name] for name in JOURNAL_FIELDS}
+def _entry(kept: _Entry) -> dict[str, Any]:
+    return dict(zip(JOURNAL_FIELDS, kept[2:], strict=True))
 
 
 class Journal:
@@ -147,6 +135,7 @@ class Journal:
         self._pending: list[RequestRecord] = []
         self._scheduled: asyncio.TimerHandle | None = None
         self._since_trim = 0
+        self._decoded: dict[int, list[_Entry]] = {}  # batch id -> its entries, as read before
 
     # -- writing
     def append(self, record: RequestRecord) -> None:
@@ -173,28 +162,40 @@ class Journal:
         for record in pending:
             if record.workspace is not None:
                 counts[record.workspace] = counts.get(record.workspace, 0) + 1
-        rows = [_row(record) for record in pending]
         with self.shared.transaction() as db:
-            # One counter update per workspace per batch, then the batch's numbers are handed out.
+            # One counter update for the server and one per workspace per batch; the batch's
+            # numbers are handed out from them.
+            last = int(
+                db.execute(
+                    "INSERT INTO journal_ids VALUES (1, ?) ON CONFLICT(one) "
+                    "DO UPDATE SET last = last + excluded.last RETURNING last",
+                    (len(pending),),
+                ).fetchone()[0]
+            )
+            first = last - len(pending) + 1
             next_seq: dict[str, int] = {}
             for workspace, count in counts.items():
-                last = db.execute(
+                ws_last = db.execute(
                     "INSERT INTO journal_seqs VALUES (?, ?) ON CONFLICT(workspace) "
                     "DO UPDATE SET last = last + excluded.last RETURNING last",
                     (workspace, count),
                 ).fetchone()[0]
-                next_seq[workspace] = int(last) - count + 1
-            for record, row in zip(pending, rows, strict=True):
+                next_seq[workspace] = int(ws_last) - count + 1
+            entries: list[_Entry] = []
+            for at, record in enumerate(pending, first):
+                seq = None
                 if record.workspace is not None:
-                    row[0] = next_seq[record.workspace]
-                    next_seq[record.workspace] += 1
-            db.executemany(_INSERT, rows)
+                    seq = next_seq[record.workspace]
+                    next_seq[record.workspace] = seq + 1
+                entries.append((at, seq, *_values(record)))
+            db.execute(
+                "INSERT INTO journal_batches (first_id, last_id, packed) VALUES (?, ?, ?)",
+                (first, last, marshal.dumps(entries)),
+            )
             self._since_trim += len(pending)
             if self._since_trim >= _TRIM_EVERY:
                 self._since_trim = 0
-                db.execute(
-                    "DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", (KEEP + _TRIM_EVERY,)
-                )
+                db.execute("DELETE FROM journal_batches WHERE last_id <= ?", (last - KEEP - _TRIM_EVERY,))
 
     async def settle(self) -> None:
         """Make every request answered so far readable: this process's at once, other workers'
@@ -206,44 +207,52 @@ class Journal:
     def clear(self) -> None:
         self._pending.clear()
         with self.shared.transaction() as db:
-            db.execute("DELETE FROM journal")
+            db.execute("DELETE FROM journal_batches")
 
     # -- reading
+    def _kept(self) -> list[_Entry]:
+        """Every entry kept, oldest first. Batches this process has read before are not read again
+        (a batch never changes, and batch ids are never reused)."""
+        known = self._decoded
+        newest = max(known, default=0)
+        ids = [int(str(r[0])) for r in self.shared.read("SELECT id FROM journal_batches ORDER BY id")]
+        fresh = self.shared.read("SELECT id, packed FROM journal_batches WHERE id > ? ORDER BY id", (newest,))
+        for batch_id, packed in fresh:
+            known[int(str(batch_id))] = marshal.loads(packed)  # type: ignore[arg-type]  # noqa: S302
+        kept: list[_Entry] = []
+        decoded: dict[int, list[_Entry]] = {}
+        for batch_id in ids:
+            batch = known.get(batch_id)
+            if batch is not None:  # (a batch written after the id list was read waits a read)
+                decoded[batch_id] = batch
+                kept.extend(batch)
+        self._decoded = decoded
+        return kept
+
     def entries(self, query: JournalQuery) -> tuple[list[dict[str, Any]], bool]:
         """Newest first, at most ``query.limit``, and whether older ones match too."""
-        where: list[str] = []
-        params: list[object] = []
+        kept = self._kept()
         if query.before is not None:
-            found = self.shared.read(
-                "SELECT started_us, id FROM journal WHERE request_id = ? ORDER BY id DESC LIMIT 1",
-                (query.before,),
-            )
+            found = [e for e in kept if e[_REQUEST_ID] == query.before]
             if not found:
                 raise UnknownCursor(query.before)
-            started, row_id = found[0]
-            where.append("(started_us < ? OR (started_us = ? AND id < ?))")
-            params += [started, started, row_id]
-        for column, value in (
+            cursor = (found[-1][_STARTED], found[-1][0])
+            kept = [e for e in kept if (e[_STARTED], e[0]) < cursor]
+        for field, value in (
             ("operation", query.operation),
             ("status", query.status),
             ("method", query.method),
             ("request_id", query.request_id),
         ):
             if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
+                at = _AT[field]
+                kept = [e for e in kept if e[at] == value]
         if query.workspace is not None:
-            where.append("(workspace = ? OR workspace_id = ?)")
-            params += [query.workspace, query.workspace]
+            kept = [e for e in kept if query.workspace in (e[_WORKSPACE], e[_WORKSPACE_ID])]
         if query.since_us is not None:
-            where.append("started_us >= ?")
-            params.append(query.since_us)
-        sql = _SELECT
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_us DESC, id DESC LIMIT ?"
-        rows = self.shared.read(sql, (*params, query.limit + 1))
-        return [_entry(r) for r in rows[: query.limit]], len(rows) > query.limit
+            kept = [e for e in kept if e[_STARTED] >= query.since_us]
+        kept.sort(key=lambda e: (e[_STARTED], e[0]), reverse=True)
+        return [_entry(e) for e in kept[: query.limit]], len(kept) > query.limit
 
     def recent(
         self, workspace: str | None, after_seq: int, limit: int, *, include_console: bool
@@ -252,19 +261,16 @@ class Journal:
         newest), with their sequence numbers, and the newest sequence number. With ``workspace``
         the numbers are that workspace's own (they say nothing about other workspaces' traffic);
         without, the server's."""
-        console = "" if include_console else " AND operation IS NOT 'console'"
+        kept = self._kept()
+        newest = int(kept[-1][0]) if kept else 0
+        if not include_console:
+            kept = [e for e in kept if e[_OPERATION] != "console"]
         if workspace is None:
-            rows = self.shared.read(
-                f"SELECT id, {_LIST}, packed FROM journal WHERE id > ?{console} ORDER BY id DESC LIMIT ?",  # noqa: S608
-                (after_seq, limit),
-            )
-            last = self.shared.read("SELECT MAX(id) FROM journal")[0][0]
+            shown = [(int(e[0]), e) for e in kept if e[0] > after_seq]
+            last = newest
         else:
-            rows = self.shared.read(
-                f"SELECT ws_seq, {_LIST}, packed FROM journal WHERE workspace = ? AND ws_seq > ?{console} "  # noqa: S608
-                "ORDER BY ws_seq DESC LIMIT ?",
-                (workspace, after_seq, limit),
-            )
+            shown = [(int(e[1]), e) for e in kept if e[_WORKSPACE] == workspace and e[1] > after_seq]
             found = self.shared.read("SELECT last FROM journal_seqs WHERE workspace = ?", (workspace,))
-            last = found[0][0] if found else 0
-        return [(int(str(r[0])), _entry(r[1:])) for r in reversed(rows)], int(str(last or 0))
+            last = int(str(found[0][0])) if found else 0
+        shown.sort(key=lambda pair: pair[0])
+        return [(seq, _entry(e)) for seq, e in shown[-limit:]] if limit > 0 else [], last

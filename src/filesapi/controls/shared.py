@@ -27,23 +27,16 @@ __all__ = ["RUNTIME_DIR_ENV", "SharedState"]
 
 RUNTIME_DIR_ENV = "FILESAPI_RUNTIME_DIR"
 _PAGE = struct.Struct("<qqq")  # clock offset (us), fault rules generation, clock epoch
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY,
-    ws_seq INTEGER,
-    request_id TEXT NOT NULL,
-    started_us INTEGER NOT NULL,
-    method TEXT NOT NULL,
-    operation TEXT,
-    status INTEGER,
-    workspace TEXT,
-    workspace_id TEXT,
+CREATE TABLE IF NOT EXISTS journal_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: readers keep decoded batches by id
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
     packed BLOB NOT NULL
 );
-
-CREATE INDEX IF NOT EXISTS journal_workspace ON journal (workspace, ws_seq);
 CREATE TABLE IF NOT EXISTS journal_seqs (workspace TEXT PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS journal_ids (one INTEGER PRIMARY KEY CHECK (one = 1), last INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS faults (
     id TEXT PRIMARY KEY,
     created INTEGER NOT NULL,
@@ -77,8 +70,8 @@ class SharedState:
         with self.transaction() as db:
             if db.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
                 # A directory an older filesapi left (nothing in it is durable): start it afresh.
-                db.execute("DROP TABLE IF EXISTS journal")
-                db.execute("DROP TABLE IF EXISTS journal_seqs")
+                for table in ("journal", "journal_batches", "journal_seqs", "journal_ids"):
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
                 db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():

@@ -81,11 +81,26 @@ def dump(body: Any) -> bytes:
         return _encode(body).encode("utf-8")
 
 
-@functools.lru_cache(maxsize=8192)
+_KEPT_JSON = 8192
+# Per dialect, id(record) -> (record, its JSON). The entry holds the record, so while it is here no
+# other object can have its id; records are frozen, so the JSON can never go stale.
+_json_ga: dict[int, tuple[FileRecord, bytes]] = {}
+_json_beta: dict[int, tuple[FileRecord, bytes]] = {}
+
+
 def file_json_bytes(record: FileRecord, dialect: Dialect) -> bytes:
-    """``dump(file_json(record, dialect))``, kept for the files read again and again. The key is
-    the whole record (every field, not only the id), so nothing stale can come back."""
-    return dump(file_json(record, dialect))
+    """``dump(file_json(record, dialect))``, kept per record object: the metadata store hands out
+    the same record for the same row (every column equal), so the files read again and again
+    cost a dictionary lookup by identity, not a hash of every field."""
+    kept_by_id = _json_ga if dialect is Dialect.GA else _json_beta
+    kept = kept_by_id.get(id(record))
+    if kept is not None and kept[0] is record:
+        return kept[1]
+    body = dump(file_json(record, dialect))
+    if len(kept_by_id) >= _KEPT_JSON:
+        kept_by_id.clear()
+    kept_by_id[id(record)] = (record, body)
+    return body
 
 
 def files_page_bytes(records: Iterable[FileRecord], dialect: Dialect, rest: dict[str, Any]) -> bytes:

@@ -62,6 +62,9 @@ _FILE_COLUMNS = (
 )
 
 
+_KEPT_RECORDS = 8192
+
+
 @cache
 def _file_maker(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], FileRecord]:
     """``_file`` for rows given as tuples in ``columns``' order: positions found once."""
@@ -70,7 +73,25 @@ def _file_maker(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], FileRecor
         at[c] for c in _FILE_COLUMNS
     )
 
+    # The same rows come back again and again (a file read or listed many times): the record
+    # made of a row is kept, keyed by the whole row (every column, so a changed file is a new key).
+    # The records' JSON is kept per record (``dialect.file_json_bytes``), so a row seen before
+    # costs one dictionary lookup from the database to the answer's bytes.
+    made: dict[Sequence[Any], FileRecord] = {}
+
     def make(row: Sequence[Any]) -> FileRecord:
+        try:
+            return made[row]
+        except KeyError:
+            pass
+        except TypeError:  # a column value that cannot be a key (no such column today)
+            return build(row)
+        if len(made) >= _KEPT_RECORDS:
+            made.clear()
+        record = made[row] = build(row)
+        return record
+
+    def build(row: Sequence[Any]) -> FileRecord:
         return FileRecord(
             row[i_id],
             row[i_ws],
