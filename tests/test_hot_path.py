@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,7 +21,7 @@ from filesapi.http.dialect import Dialect, dump, file_json, file_json_bytes, fil
 from filesapi.http.direct import DirectRoutes
 from filesapi.ids import new_request_id
 from filesapi.models import FileRecord
-from filesapi.records import JOURNAL_FIELDS, RequestRecord
+from filesapi.records import JOURNAL_FIELDS, LOG_FIELDS, RequestRecord
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 _records = st.builds(
@@ -121,6 +122,44 @@ def _record(**overrides: object) -> RequestRecord:
     }
     fields.update(overrides)
     return RequestRecord(**fields)
+
+
+def test_observe_many_counts_what_observe_does() -> None:
+    from prometheus_client import CollectorRegistry, Histogram
+
+    from filesapi.http.observe import observe_many
+
+    buckets = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+    amounts = [0.0, 0.001, 0.0010001, 0.0024, 0.0025, 0.003, 0.003, 0.3, 1.0, 299.99, 300.0, 300.5, 1e9]
+    got = {}
+    for way in ("one by one", "many"):
+        registry = CollectorRegistry()
+        histogram = Histogram("h", "h", ["route"], buckets=buckets, registry=registry).labels("r")
+        if way == "many":
+            observe_many(histogram, amounts)
+        else:
+            for amount in amounts:
+                histogram.observe(amount)
+        samples = [s for m in registry.collect() for s in m.samples if not s.name.endswith("_created")]
+        got[way] = {s.name + str(s.labels.get("le")): s.value for s in samples}
+    one, many = got["one by one"], got["many"]
+    assert one.keys() == many.keys()
+    assert {k: v for k, v in one.items() if "sum" not in k} == {
+        k: v for k, v in many.items() if "sum" not in k
+    }
+    assert many["h_sumNone"] == pytest.approx(one["h_sumNone"], rel=1e-12)
+    assert one["h_bucket0.001"] == 2 and one["h_bucket+Inf"] == len(amounts)  # the test checks something
+
+
+def test_log_fields_are_the_log_fields_in_order() -> None:
+    values = {name: f"value-{i}" for i, name in enumerate(JOURNAL_FIELDS)}
+    record = RequestRecord(**{**values, "started_us": 1_700_000_000_250_000, "status": None})
+    fields = record.log_fields()
+    assert tuple(fields) == (*LOG_FIELDS, "time")
+    assert {name: fields[name] for name in LOG_FIELDS if name != "status"} == {
+        name: values[name] for name in LOG_FIELDS if name != "status"
+    }
+    assert fields["status"] == 0 and fields["time"] == 1_700_000_000.25
 
 
 def test_journal_columns_give_back_every_field(tmp_path) -> None:
