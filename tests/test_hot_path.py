@@ -410,3 +410,53 @@ async def test_the_direct_lane_answers_as_the_router_would(make_api) -> None:
         assert {k: v for k, v in direct.headers.items() if k not in strip} == {
             k: v for k, v in plain.headers.items() if k not in strip
         }, url
+
+
+def test_a_page_cursor_is_sealed_once_per_position() -> None:
+    from filesapi import cursors
+    from filesapi.cursors import CursorCodec
+    from filesapi.errors import InvalidRequest
+
+    codec = CursorCodec("secret")
+    first, second = "file_011" + "1" * 21, "file_011" + "2" * 21
+    token = codec.seal("ws_a", first)
+    assert codec.seal("ws_a", first) == token  # remembered
+    assert codec.open("ws_a", token) == first
+    other_workspace = codec.seal("ws_b", first)
+    assert other_workspace != token and codec.open("ws_b", other_workspace) == first
+    with pytest.raises(InvalidRequest):
+        codec.open("ws_a", other_workspace)  # sealed for another workspace
+    assert codec.open("ws_a", codec.seal("ws_a", second)) == second
+    for n in range(cursors._KEPT_TOKENS + 5):  # past the bound: forgotten, still valid
+        codec.seal("ws_c", f"file_011{n:021d}".replace("0", "1"))
+    assert len(codec._sealed) <= cursors._KEPT_TOKENS
+    again = codec.seal("ws_a", first)
+    assert codec.open("ws_a", again) == first and codec.open("ws_a", token) == first
+
+
+def test_a_batch_is_written_when_full_when_due_or_at_once_without_a_loop() -> None:
+    import asyncio
+
+    from filesapi.records import Batch
+
+    written: list[list[int]] = []
+    batch = Batch(written.append, seconds=0.05, size=3)
+    batch.add(1)  # no event loop here: written at once
+    assert written == [[1]]
+
+    async def in_a_loop() -> None:
+        batch.add(2)
+        batch.add(3)
+        assert written == [[1]]  # waits for more, or for the timer
+        batch.add(4)
+        assert written == [[1], [2, 3, 4]]  # full
+        batch.add(5)
+        await asyncio.sleep(0.2)
+        assert written == [[1], [2, 3, 4], [5]]  # due
+        batch.add(6)
+        batch.clear()
+        batch.flush()
+        await asyncio.sleep(0.1)
+        assert written == [[1], [2, 3, 4], [5]]  # cleared: never written, and no empty write
+
+    asyncio.run(in_a_loop())

@@ -5,10 +5,14 @@ HTTP layer and read by everything that records requests (metrics, the access log
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-__all__ = ["JOURNAL_FIELDS", "LOG_FIELDS", "RequestRecord"]
+__all__ = ["JOURNAL_FIELDS", "LOG_FIELDS", "Batch", "RequestRecord"]
+
+_T = TypeVar("_T")
 
 # What a journal entry holds, in the order the journal's readers have always shown them.
 JOURNAL_FIELDS = (
@@ -109,3 +113,39 @@ class RequestRecord:
 
 
 assert tuple(f.name for f in fields(RequestRecord)) == JOURNAL_FIELDS
+
+
+class Batch(Generic[_T]):
+    """What the recorders of requests (the metrics and access log, the journal) have in common:
+    items gathered on the hot path at the cost of an append, and handed to ``write`` together, at
+    most ``seconds`` after the first of them, or at once when ``size`` are waiting (or when no
+    event loop runs to wait in)."""
+
+    def __init__(self, write: Callable[[list[_T]], None], seconds: float, size: int) -> None:
+        self._write = write
+        self.seconds = seconds
+        self.size = size
+        self._items: list[_T] = []
+        self._scheduled: asyncio.TimerHandle | None = None
+
+    def add(self, item: _T) -> None:
+        self._items.append(item)
+        if len(self._items) >= self.size:
+            self.flush()
+        elif self._scheduled is None:
+            try:
+                self._scheduled = asyncio.get_running_loop().call_later(self.seconds, self.flush)
+            except RuntimeError:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        items, self._items = self._items, []
+        if items:
+            self._write(items)
+
+    def clear(self) -> None:
+        """Forget what waits (it is never written)."""
+        self._items.clear()

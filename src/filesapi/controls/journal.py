@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from filesapi.controls.shared import SharedState
-from filesapi.records import JOURNAL_FIELDS, RequestRecord
+from filesapi.records import JOURNAL_FIELDS, Batch, RequestRecord
 
 __all__ = [
     "FLUSH_SECONDS",
@@ -132,32 +132,18 @@ class Journal:
         self.shared = shared
         self.workers = workers
         self.server_id = secrets.token_hex(4)  # the console's "process" token: one journal per server
-        self._pending: list[RequestRecord] = []
-        self._scheduled: asyncio.TimerHandle | None = None
+        self._batch: Batch[RequestRecord] = Batch(self._write, FLUSH_SECONDS, FLUSH_BATCH)
         self._since_trim = 0
         self._decoded: dict[int, list[_Entry]] = {}  # batch id -> its entries, as read before
 
     # -- writing
     def append(self, record: RequestRecord) -> None:
-        self._pending.append(record)
-        if len(self._pending) >= FLUSH_BATCH:
-            self.flush()
-            return
-        if self._scheduled is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._scheduled = loop.call_later(FLUSH_SECONDS, self.flush)
+        self._batch.add(record)
 
     def flush(self) -> None:
-        if self._scheduled is not None:
-            self._scheduled.cancel()
-            self._scheduled = None
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
+        self._batch.flush()
+
+    def _write(self, pending: list[RequestRecord]) -> None:
         counts: dict[str, int] = {}
         for record in pending:
             if record.workspace is not None:
@@ -205,7 +191,7 @@ class Journal:
             await asyncio.sleep(FLUSH_SECONDS * 2.5)
 
     def clear(self) -> None:
-        self._pending.clear()
+        self._batch.clear()
         with self.shared.transaction() as db:
             db.execute("DELETE FROM journal_batches")
 

@@ -122,6 +122,8 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def query_one(request: Request, name: str) -> str | None:
     """The parameter's last value; an empty value counts as not given."""
+    if not request.scope["query_string"]:
+        return None  # (most calls: no query at all, nothing to parse)
     values = request.query_params.getlist(name)
     return values[-1] if values and values[-1] != "" else None
 

@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 from filesapi.config import METRICS_DIR_ENV
 from filesapi.logs import line_writer
 from filesapi.models import WorkspaceStats
-from filesapi.records import RequestRecord
+from filesapi.records import Batch, RequestRecord
 
 __all__ = ["FLUSH_BATCH", "FLUSH_SECONDS", "METRIC_METHODS", "Observer", "metric_method", "observe_many"]
 
@@ -73,8 +73,7 @@ class Observer:
         # Read when prometheus-client was imported, which chose then how its values are kept.
         self.shared_dir = os.environ.get(METRICS_DIR_ENV) or None
         self._children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
-        self._pending: list[tuple[float, RequestRecord]] = []
-        self._scheduled: asyncio.TimerHandle | None = None
+        self._batch: Batch[tuple[float, RequestRecord]] = Batch(self._write, FLUSH_SECONDS, FLUSH_BATCH)
         # Nobody set logging up the server's way (setup_logging): keep logging's usual behaviour.
         self._direct_log = line_writer(access_log) is None
 
@@ -93,22 +92,12 @@ class Observer:
         ``FLUSH_BATCH`` requests, with the metrics (a scrape flushes first)."""
         if self._direct_log:
             access_log.info(_message(record), extra={"request": record})
-        self._pending.append((time.time(), record))
-        if len(self._pending) >= FLUSH_BATCH:
-            self.flush()
-        elif self._scheduled is None:
-            try:
-                self._scheduled = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
-            except RuntimeError:
-                self.flush()
+        self._batch.add((time.time(), record))
 
     def flush(self) -> None:
-        if self._scheduled is not None:
-            self._scheduled.cancel()
-            self._scheduled = None
-        pending, self._pending = self._pending, []
-        if not pending:
-            return
+        self._batch.flush()
+
+    def _write(self, pending: list[tuple[float, RequestRecord]]) -> None:
         durations: dict[tuple[str, str, str, int], list[float]] = {}
         bytes_in = bytes_out = 0
         for _, record in pending:
