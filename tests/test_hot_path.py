@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -93,6 +94,28 @@ def test_the_kept_json_never_serves_a_changed_record() -> None:
     again = FileRecord("file_01a", "w", "b.txt", "text/plain", 1, 1, True, "c")
     assert json.loads(file_json_bytes(first, Dialect.GA))["filename"] == "a.txt"
     assert json.loads(file_json_bytes(again, Dialect.GA))["filename"] == "b.txt"
+
+
+def test_one_record_per_distinct_row() -> None:
+    """The store hands out the record it made before for an equal row (every column equal), and a
+    new one for a row that differs in any column; past its bound it forgets, and still answers."""
+    from filesapi.metadata import sql
+
+    columns = sql._FILE_COLUMNS
+    make = sql._file_maker(columns)
+    row = ("file_01a", "w", "a.txt", "text/plain", 1, 1, 1, "c", None, None, None, 0)
+    first = make(row)
+    assert make(tuple(row)) is first and first.filename == "a.txt" and first.downloadable is True
+    for at in range(len(row)):
+        changed = list(row)
+        changed[at] = (
+            1 if row[at] is None else ((0 if row[at] else 1) if isinstance(row[at], int) else row[at] + "x")
+        )
+        other = make(tuple(changed))
+        assert other is not first and other != first, columns[at]
+    for n in range(sql._KEPT_RECORDS + 10):
+        make(("file_01b", "w", f"{n}.txt", "text/plain", 1, 1, 1, "c", None, None, None, 0))
+    assert make(row) == first
 
 
 def _record(**overrides: object) -> RequestRecord:
@@ -385,31 +408,53 @@ async def test_the_direct_lane_answers_as_the_router_would(make_api) -> None:
         ("GET", f"/v1/files/{ids[0]}", {"x-api-key": ""}),
         ("GET", f"/v1/files/{ids[0]}", {"anthropic-version": "bad"}),
     ]
+    form = {"content-type": "multipart/form-data; boundary=B"}
+    uploads: dict[str, bytes] = {  # the request bodies of the POST cases, by their headers' key
+        "ok": b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhi\r\n--B--\r\n',
+        "no file": b'--B\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--B--\r\n',
+        "broken": b"--B\r\nnot a header\r\n",
+        "bad expiry": b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhi\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="expires_in_seconds"\r\n\r\nsoon\r\n--B--\r\n',
+    }
+    cases += [("POST", "/v1/files", {**form, "x-case": case}) for case in uploads]
+    cases += [("POST", "/v1/files", {}), ("POST", "/v1/files", {"content-type": "text/plain"})]
     passed_on = [
         ("GET", "/v1/files/", {}),
         ("GET", f"/v1/files/{ids[0]}/content", {}),
         ("HEAD", f"/v1/files/{ids[0]}", {}),
         ("DELETE", "/v1/files/file_nope", {}),
-        ("POST", "/v1/files", {}),
+        ("POST", f"/v1/files/{ids[0]}", {}),
+        ("PUT", "/v1/files", {}),
     ]
+
+    def comparable(answer: httpx.Response) -> tuple[int, object]:
+        body = answer.content.replace(answer.headers["request-id"].encode(), b"")
+        if answer.status_code == 200 and answer.request.method == "POST":  # a new file each time
+            made = json.loads(body)
+            assert made["id"].startswith("file_01") and made["created_at"]
+            return 200, {k: v for k, v in made.items() if k not in ("id", "created_at")}
+        return answer.status_code, body
+
+    statuses: dict[str, int] = {}
     for method, url, headers in cases + passed_on:
+        content = uploads.get(headers.get("x-case", ""), b"")
         reached.clear()
-        direct = await api.http.request(method, url, headers=headers or None)
+        direct = await api.http.request(method, url, headers=headers or None, content=content)
         took_lane = not reached
         assert took_lane == ((method, url, headers) in cases), url
         guard.app = starlette
         try:
-            plain = await api.http.request(method, url, headers=headers or None)
+            plain = await api.http.request(method, url, headers=headers or None, content=content)
         finally:
             guard.app = lane
-        assert (direct.status_code, direct.content.replace(direct.headers["request-id"].encode(), b"")) == (
-            plain.status_code,
-            plain.content.replace(plain.headers["request-id"].encode(), b""),
-        ), url
+        assert comparable(direct) == comparable(plain), (method, url, headers)
         strip = {"request-id", "content-length"}
         assert {k: v for k, v in direct.headers.items() if k not in strip} == {
             k: v for k, v in plain.headers.items() if k not in strip
         }, url
+        if "x-case" in headers:
+            statuses[headers["x-case"]] = direct.status_code
+    assert statuses == {"ok": 200, "no file": 400, "broken": 400, "bad expiry": 400}
 
 
 def test_a_page_cursor_is_sealed_once_per_position() -> None:
