@@ -50,6 +50,7 @@ class DirectRoutes:
         path: str = scope["path"]
         method: str = scope["method"]
         endpoint: _Endpoint
+        params: dict[str, str]
         if method == "POST" and path == "/v1/files":
             route, endpoint, params = self._list, upload, {}
         elif method != "GET":
