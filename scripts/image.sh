@@ -167,7 +167,8 @@ TAG="${FILESAPI_IMAGE_TAG:-localhost/filesapi:$VERSION}"
 format=()
 [ "$ENGINE" != podman ] || format=(--format docker)  # OCI images drop HEALTHCHECK
 log "building $TAG with $ENGINE"
-$ENGINE build "${format[@]}" -f Containerfile --build-arg "BASE=$BASE" -t "$TAG" . >"$CACHE/build.log" 2>&1 || {
+$ENGINE build "${format[@]}" -f Containerfile --build-arg "BASE=$BASE" --build-arg "DEPS_KEY=$deps_key" \
+  --build-arg "APP_KEY=$app_key" -t "$TAG" . >"$CACHE/build.log" 2>&1 || {
   tail -30 "$CACHE/build.log" >&2
   die "$ENGINE build failed (full log: $CACHE/build.log)"
 }
