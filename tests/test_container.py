@@ -312,3 +312,18 @@ def test_compose_deployment_reads_after_writes_across_replicas_through_nginx(eng
         assert down.returncode == 0, down.stderr
     left = engine("ps", "-a", "--format", "{{.Names}}").stdout
     assert project not in left
+
+
+def test_every_wheel_layer_is_keyed_on_what_its_wheels_were_built_from() -> None:
+    """podman's builder keys a RUN step on its text, not on what a bind mount holds: a RUN that
+    installs bind-mounted wheels without naming their key reused the layer of an older filesapi
+    wheel of the same file name (seen: an image serving the previous session's code). Each such
+    step must name a build argument that scripts/image.sh fills with the wheels' cache key."""
+    containerfile = (ROOT / "Containerfile").read_text()
+    script = IMAGE_SH.read_text()
+    steps = [s for s in containerfile.split("\nRUN ")[1:] if "--mount=type=bind" in s.split("\n")[0]]
+    assert len(steps) == 2
+    for step, (arg, key) in zip(steps, [("DEPS_KEY", "deps_key"), ("APP_KEY", "app_key")], strict=True):
+        assert f"${arg}" in step, arg
+        assert f"ARG {arg}" in containerfile
+        assert f'--build-arg "{arg}=${key}"' in script
