@@ -457,28 +457,6 @@ async def test_the_direct_lane_answers_as_the_router_would(make_api) -> None:
     assert statuses == {"ok": 200, "no file": 400, "broken": 400, "bad expiry": 400}
 
 
-def test_a_page_cursor_is_sealed_once_per_position() -> None:
-    from filesapi import cursors
-    from filesapi.cursors import CursorCodec
-    from filesapi.errors import InvalidRequest
-
-    codec = CursorCodec("secret")
-    first, second = "file_011" + "1" * 21, "file_011" + "2" * 21
-    token = codec.seal("ws_a", first)
-    assert codec.seal("ws_a", first) == token  # remembered
-    assert codec.open("ws_a", token) == first
-    other_workspace = codec.seal("ws_b", first)
-    assert other_workspace != token and codec.open("ws_b", other_workspace) == first
-    with pytest.raises(InvalidRequest):
-        codec.open("ws_a", other_workspace)  # sealed for another workspace
-    assert codec.open("ws_a", codec.seal("ws_a", second)) == second
-    for n in range(cursors._KEPT_TOKENS + 5):  # past the bound: forgotten, still valid
-        codec.seal("ws_c", f"file_011{n:021d}".replace("0", "1"))
-    assert len(codec._sealed) <= cursors._KEPT_TOKENS
-    again = codec.seal("ws_a", first)
-    assert codec.open("ws_a", again) == first and codec.open("ws_a", token) == first
-
-
 def test_a_batch_is_written_when_full_when_due_or_at_once_without_a_loop() -> None:
     import asyncio
 

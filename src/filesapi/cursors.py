@@ -24,29 +24,17 @@ CURSOR_PREFIX = "page_"
 _VERSION = b"\x01"
 _NONCE = 12
 _MAX_TOKEN = 512
-_KEPT_TOKENS = 4096
 
 
 class CursorCodec:
     def __init__(self, secret: str) -> None:
         key = hashlib.sha256(b"filesapi page cursor v1\x00" + secret.encode()).digest()
         self._aead = AESGCM(key)
-        self._sealed: dict[tuple[str, str], str] = {}
 
     def seal(self, workspace_id: str, last_id: str) -> str:
-        """A cursor for the page after ``last_id``. The same position gets the same token while it
-        is remembered (a page listed again and again seals once; a token tells no more when it is
-        handed out twice)."""
-        key = (workspace_id, last_id)
-        token = self._sealed.get(key)
-        if token is None:
-            nonce = os.urandom(_NONCE)
-            sealed = self._aead.encrypt(nonce, _VERSION + last_id.encode("ascii"), workspace_id.encode())
-            token = CURSOR_PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
-            if len(self._sealed) >= _KEPT_TOKENS:
-                self._sealed.clear()
-            self._sealed[key] = token
-        return token
+        nonce = os.urandom(_NONCE)
+        sealed = self._aead.encrypt(nonce, _VERSION + last_id.encode("ascii"), workspace_id.encode())
+        return CURSOR_PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
 
     def open(self, workspace_id: str, token: str) -> str:
         """The file id a cursor points after, or ``InvalidRequest`` for anything not sealed by this
