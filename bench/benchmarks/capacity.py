@@ -120,7 +120,7 @@ class _ConnSampler:
 _SWEEP = """
 import asyncio, sys, time
 from pathlib import Path
-from filesapi.cli import _with_service
+from filesapi.cli._storage import with_service
 from filesapi.config import Settings
 
 async def one_pass(service):
@@ -133,7 +133,7 @@ async def one_pass(service):
             print(purged, rounds, time.monotonic() - started)
             return
 
-asyncio.run(_with_service(Settings(database_url=sys.argv[1], data_dir=Path(sys.argv[2])), one_pass))
+asyncio.run(with_service(Settings(database_url=sys.argv[1], data_dir=Path(sys.argv[2])), one_pass))
 """
 
 
