@@ -175,8 +175,7 @@ class Journal:
                     next_seq[record.workspace] = seq + 1
                 entries.append((at, seq, *_values(record)))
             db.execute(
-                "INSERT INTO journal_batches (first_id, last_id, packed) VALUES (?, ?, ?)",
-                (first, last, marshal.dumps(entries)),
+                "INSERT INTO journal_batches (last_id, packed) VALUES (?, ?)", (last, marshal.dumps(entries))
             )
             self._since_trim += len(pending)
             if self._since_trim >= _TRIM_EVERY:

@@ -31,8 +31,7 @@ _SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal_batches (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: readers keep decoded batches by id
-    first_id INTEGER NOT NULL,
-    last_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,  -- its newest entry's number (trimming goes by it)
     packed BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS journal_seqs (workspace TEXT PRIMARY KEY, last INTEGER NOT NULL);
