@@ -191,6 +191,10 @@ def server_factory(tmp_path: Path) -> Iterator[object]:
     yield start
     for server in servers:
         stop_server(server)
+        # Shown by pytest only when the test failed ("Captured stdout teardown"): what the server
+        # logged is often the one clue to a failure that does not come back.
+        lines = server.log().splitlines()
+        print(f"--- the last {min(len(lines), 80)} lines of {server.log_path.name}:", *lines[-80:], sep="\n")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

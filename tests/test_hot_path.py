@@ -3,6 +3,7 @@ columns, the access log's direct line writer, request ids in forked workers."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -20,8 +21,9 @@ from filesapi.controls.journal import Journal, JournalQuery
 from filesapi.controls.shared import SharedState
 from filesapi.http.dialect import Dialect, dump, file_json, file_json_bytes, files_page_bytes
 from filesapi.http.direct import DirectRoutes
-from filesapi.ids import new_request_id
-from filesapi.models import FileRecord
+from filesapi.ids import IdClock, new_request_id
+from filesapi.metadata import open_metadata_store
+from filesapi.models import FilePage, FileRecord
 from filesapi.records import JOURNAL_FIELDS, LOG_FIELDS, RequestRecord
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -51,6 +53,9 @@ def test_kept_file_json_equals_the_plain_dump(
         rest = {"first_id": records[0].id if records else None, "has_more": True, **rest}
     plain = dump({"data": [file_json(r, dialect) for r in records], **rest})
     assert files_page_bytes(records, dialect, rest) == plain
+    page = FilePage(files=records, has_more=True)
+    for _ in range(2):  # joined afresh, then from what was kept for the page
+        assert files_page_bytes(records, dialect, rest, page=page) == plain
     assert files_page_bytes(records, dialect, {}) == dump({"data": [file_json(r, dialect) for r in records]})
     assert json.loads(plain)["data"] == [file_json(r, dialect) for r in records]
 
@@ -99,10 +104,10 @@ def test_the_kept_json_never_serves_a_changed_record() -> None:
 def test_one_record_per_distinct_row() -> None:
     """The store hands out the record it made before for an equal row (every column equal), and a
     new one for a row that differs in any column; past its bound it forgets, and still answers."""
-    from filesapi.metadata import sql
+    from filesapi.metadata import _rows
 
-    columns = sql._FILE_COLUMNS
-    make = sql._file_maker(columns)
+    columns = _rows._FILE_COLUMNS
+    make = _rows.file_maker(columns)
     row = ("file_01a", "w", "a.txt", "text/plain", 1, 1, 1, "c", None, None, None, 0)
     first = make(row)
     assert make(tuple(row)) is first and first.filename == "a.txt" and first.downloadable is True
@@ -113,7 +118,7 @@ def test_one_record_per_distinct_row() -> None:
         )
         other = make(tuple(changed))
         assert other is not first and other != first, columns[at]
-    for n in range(sql._KEPT_RECORDS + 10):
+    for n in range(_rows._KEPT_RECORDS + 10):
         make(("file_01b", "w", f"{n}.txt", "text/plain", 1, 1, 1, "c", None, None, None, 0))
     assert make(row) == first
 
@@ -483,3 +488,62 @@ def test_a_batch_is_written_when_full_when_due_or_at_once_without_a_loop() -> No
         assert written == [[1], [2, 3, 4], [5]]  # cleared: never written, and no empty write
 
     asyncio.run(in_a_loop())
+
+
+def _upload_record(clock: IdClock, workspace_id: str) -> FileRecord:
+    file_id, created = clock.new_file_id()
+    return FileRecord(
+        file_id, workspace_id, "a.txt", "text/plain", 3, created, True, "crc32c:0", stored_inline=True
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_kept_list_page_is_served_only_while_the_workspace_s_files_are_unchanged(
+    backend: str, tmp_path, request: pytest.FixtureRequest
+) -> None:
+    """Two stores on one database, as two workers or replicas: every change one makes to the
+    files a workspace lists is in the other's next page, and nothing else is read again."""
+    url = (
+        f"sqlite:///{tmp_path}/meta.db"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_server").create_database()
+    )
+    here, there = await open_metadata_store(url), await open_metadata_store(url)
+    try:
+        workspace = await here.ensure_workspace("w")
+        other = await here.ensure_workspace("other")
+        clock = IdClock()
+
+        async def listed() -> list[str]:
+            return [f.id for f in (await here.list_files(workspace.id, limit=20)).files]
+
+        first = dataclasses.replace(_upload_record(clock, workspace.id), expires_at_us=10)
+        assert await there.insert_file(first, None, b"abc")
+        assert await listed() == [first.id]
+        kept = await here.list_files(workspace.id, limit=20)
+        assert await here.list_files(workspace.id, limit=20) is kept  # unchanged: the same page
+        assert await there.insert_file(_upload_record(clock, other.id), None, b"abc")
+        assert await here.list_files(workspace.id, limit=20) is kept  # another workspace's upload
+
+        second = _upload_record(clock, workspace.id)
+        assert await there.insert_file(second, None, b"abc")
+        assert await listed() == [second.id, first.id]
+        assert [f.id for f in (await here.list_files(workspace.id, limit=1)).files] == [second.id]
+        # Purging an expired file's bytes or leasing rows to a sweeper changes no listed file.
+        kept = await here.list_files(workspace.id, limit=20)
+        assert [r.id for r in await there.claim_expired(10, 20, 1000)] == [first.id]
+        await there.mark_purged(first.id, 21)
+        assert await here.list_files(workspace.id, limit=20) is kept
+
+        assert await there.hide_file(workspace.id, first.id, 2) is not None  # (purged already)
+        assert await listed() == [second.id]
+        assert await there.hide_file(workspace.id, second.id, 3) is not None
+        assert await listed() == []
+        third = _upload_record(clock, workspace.id)
+        assert await there.insert_file(third, None, b"abc")
+        assert await listed() == [third.id]
+        assert await there.hide_all(None, 4) == 2  # a reset of every workspace
+        assert await listed() == []
+    finally:
+        await here.close()
+        await there.close()

@@ -10,12 +10,12 @@ import enum
 import functools
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
-from filesapi.models import FileRecord
+from filesapi.models import FilePage, FileRecord
 
 __all__ = [
     "BETA_FLAG",
@@ -82,6 +82,7 @@ def dump(body: Any) -> bytes:
 
 
 _KEPT_JSON = 8192
+_KEPT_PAGES = 1024
 # Per dialect, id(record) -> (record, its JSON). The entry holds the record, so while it is here no
 # other object can have its id; records are frozen, so the JSON can never go stale.
 _json_ga: dict[int, tuple[FileRecord, bytes]] = {}
@@ -103,8 +104,32 @@ def file_json_bytes(record: FileRecord, dialect: Dialect) -> bytes:
     return body
 
 
-def files_page_bytes(records: Iterable[FileRecord], dialect: Dialect, rest: dict[str, Any]) -> bytes:
-    """``dump({"data": [file_json(r, dialect) ...], **rest})``, from the files' kept JSON."""
+# Per dialect, id(list of records) -> (that list, its files' JSON joined): the metadata store hands
+# out the same page while the workspace's files are unchanged, and its list is never changed.
+_data_ga: dict[int, tuple[list[FileRecord], bytes]] = {}
+_data_beta: dict[int, tuple[list[FileRecord], bytes]] = {}
+
+
+def _page_data(records: list[FileRecord], dialect: Dialect) -> bytes:
+    kept_by_id = _data_ga if dialect is Dialect.GA else _data_beta
+    kept = kept_by_id.get(id(records))
+    if kept is not None and kept[0] is records:
+        return kept[1]
     data = b",".join([file_json_bytes(r, dialect) for r in records])
+    if len(kept_by_id) >= _KEPT_PAGES:
+        kept_by_id.clear()
+    kept_by_id[id(records)] = (records, data)
+    return data
+
+
+def files_page_bytes(
+    records: Sequence[FileRecord], dialect: Dialect, rest: dict[str, Any], *, page: FilePage | None = None
+) -> bytes:
+    """``dump({"data": [file_json(r, dialect) ...], **rest})``, from the files' kept JSON. The
+    records of a ``page`` from the metadata store are joined once per page."""
+    if page is not None and page.files is records:
+        data = _page_data(page.files, dialect)
+    else:
+        data = b",".join([file_json_bytes(r, dialect) for r in records])
     tail = dump(rest)[1:] if rest else b"}"
     return b'{"data":[' + data + b"]" + (b"," + tail if rest else tail)

@@ -168,7 +168,8 @@ async def list_files(request: Request) -> Response:
         for name in ("after_id", "before_id"):
             if query_one(request, name) is not None:
                 raise InvalidRequest(f"{name} is a beta parameter; page with the next_page cursor instead.")
-        ids = [i for i in request.query_params.getlist("ids[]") + request.query_params.getlist("ids") if i]
+        query = request.query_params if request.scope["query_string"] else None  # (usually none)
+        ids = [i for i in query.getlist("ids[]") + query.getlist("ids") if i] if query else []
         if ids:
             if page_token is not None or limit is not None:
                 raise InvalidRequest("ids cannot be combined with page or limit.")
@@ -184,14 +185,14 @@ async def list_files(request: Request) -> Response:
     )
     files = page.files
     if call.dialect is Dialect.GA:
-        return _bytes_response(files_page_bytes(files, call.dialect, {"next_page": next_page}))
+        return _bytes_response(files_page_bytes(files, call.dialect, {"next_page": next_page}, page=page))
     rest = {
         "first_id": files[0].id if files else None,
         "last_id": files[-1].id if files else None,
         "has_more": page.has_more,
         "next_page": next_page,
     }
-    return _bytes_response(files_page_bytes(files, call.dialect, rest))
+    return _bytes_response(files_page_bytes(files, call.dialect, rest, page=page))
 
 
 # -- one file

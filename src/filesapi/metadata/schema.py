@@ -46,6 +46,9 @@ workspaces = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("used_bytes", BigInteger, nullable=False, server_default="0"),
     Column("created_at_us", BigInteger, nullable=False),
+    # Raised in the same transaction as every change to the workspace's listed files (an upload,
+    # a delete, a reset): a list page kept by a process is served again only while it is unchanged.
+    Column("files_version", BigInteger, nullable=False, server_default="0"),
 )
 
 api_keys = Table(

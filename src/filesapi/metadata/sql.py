@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any, TypeVar
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from filesapi.errors import BackendUnavailable
 from filesapi.ids import new_workspace_id
 from filesapi.metadata import limits
+from filesapi.metadata._rows import api_key, file_maker, file_record
 from filesapi.metadata.base import MetadataStore
 from filesapi.metadata.migrate import current_revision, ensure_schema
 from filesapi.metadata.runners import (
@@ -41,85 +42,7 @@ _T = TypeVar("_T")
 _VISIBLE = files.c.deleted_at_us.is_(None)
 
 
-def _file(row: Row[Any, Any] | Mapping[str, Any]) -> FileRecord:
-    m = row._mapping if isinstance(row, Row) else row
-    return _file_maker(tuple(m))(tuple(m.values()))
-
-
-_FILE_COLUMNS = (
-    "id",
-    "workspace_id",
-    "filename",
-    "mime_type",
-    "size_bytes",
-    "created_at_us",
-    "downloadable",
-    "checksum",
-    "scope_id",
-    "expires_at_us",
-    "quarantined_at_us",
-    "stored_inline",
-)
-
-
-_KEPT_RECORDS = 8192
-
-
-@cache
-def _file_maker(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], FileRecord]:
-    """``_file`` for rows given as tuples in ``columns``' order: positions found once."""
-    at = {name: i for i, name in enumerate(columns)}
-    i_id, i_ws, i_name, i_mime, i_size, i_created, i_dl, i_sum, i_scope, i_exp, i_quar, i_inline = (
-        at[c] for c in _FILE_COLUMNS
-    )
-
-    # The same rows come back again and again (a file read or listed many times): the record
-    # made of a row is kept, keyed by the whole row (every column, so a changed file is a new key).
-    # The records' JSON is kept per record (``dialect.file_json_bytes``), so a row seen before
-    # costs one dictionary lookup from the database to the answer's bytes.
-    made: dict[Sequence[Any], FileRecord] = {}
-
-    def make(row: Sequence[Any]) -> FileRecord:
-        try:
-            return made[row]
-        except KeyError:
-            pass
-        except TypeError:  # a column value that cannot be a key (no such column today)
-            return build(row)
-        if len(made) >= _KEPT_RECORDS:
-            made.clear()
-        record = made[row] = build(row)
-        return record
-
-    def build(row: Sequence[Any]) -> FileRecord:
-        return FileRecord(
-            row[i_id],
-            row[i_ws],
-            row[i_name],
-            row[i_mime],
-            row[i_size],
-            row[i_created],
-            bool(row[i_dl]),
-            row[i_sum],
-            row[i_scope],
-            row[i_exp],
-            row[i_quar] is not None,
-            bool(row[i_inline]),
-        )
-
-    return make
-
-
-def _key(row: Row[Any, Any] | Mapping[str, Any]) -> ApiKey:
-    m = row._mapping if isinstance(row, Row) else row
-    return ApiKey(
-        key_id=m["key_id"],
-        workspace=Workspace(id=m["workspace_id"], name=m["workspace_name"]),
-        key_hash=m["key_hash"],
-        created_at_us=m["created_at_us"],
-        revoked_at_us=m["revoked_at_us"],
-        label=m["label"],
-    )
+_KEPT_PAGES = 1024
 
 
 _KEYS = select(api_keys, workspaces.c.name.label("workspace_name")).join(
@@ -148,10 +71,13 @@ _FIND_WORKSPACE = select(workspaces.c.id, workspaces.c.name).where(
 )
 
 
+# Every change to the files a workspace lists raises its files_version in the same transaction.
+_FILES_CHANGED = workspaces.c.files_version + 1
+_FILES_VERSION = select(workspaces.c.files_version).where(workspaces.c.id == bindparam("workspace_id"))
 _CHARGE = (
     update(workspaces)
     .where(workspaces.c.id == bindparam("workspace_id"))
-    .values(used_bytes=workspaces.c.used_bytes + bindparam("size"))
+    .values(used_bytes=workspaces.c.used_bytes + bindparam("size"), files_version=_FILES_CHANGED)
 )
 _CHARGE_WITHIN_QUOTA = _CHARGE.where(workspaces.c.used_bytes + bindparam("size") <= bindparam("quota"))
 # The columns an upload writes, named as the FileRecord fields that fill them.
@@ -265,12 +191,12 @@ def _find_workspace(conn: Connection, name_or_id: str) -> Workspace | None:
     return Workspace(id=row.id, name=row.name) if row else None
 
 
-def _release(conn: Connection, workspace_id: str, size: int) -> None:
-    conn.execute(
-        update(workspaces)
-        .where(workspaces.c.id == workspace_id)
-        .values(used_bytes=workspaces.c.used_bytes - size)
-    )
+def _release(conn: Connection, workspace_id: str, size: int, *, listed: bool = False) -> None:
+    """Give back ``size`` bytes of the workspace's quota; ``listed``: a listed file went."""
+    values: dict[str, Any] = {"used_bytes": workspaces.c.used_bytes - size}
+    if listed:
+        values["files_version"] = _FILES_CHANGED
+    conn.execute(update(workspaces).where(workspaces.c.id == workspace_id).values(values))
 
 
 def _drop_content(conn: Connection, file_id: str) -> None:
@@ -281,6 +207,9 @@ class SqlMetadataStore(MetadataStore):
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self._named_locks: dict[str, asyncio.Lock] = {}
+        # The list pages this process answered: (workspace, limit, after, before, scope) ->
+        # (the workspace's files version when read, the page). Pages and records are never changed.
+        self._pages: dict[tuple[str, int, str | None, str | None, str | None], tuple[int, FilePage]] = {}
 
     @classmethod
     async def open(cls, url: str, *, upgrade: bool = False) -> SqlMetadataStore:
@@ -371,7 +300,7 @@ class SqlMetadataStore(MetadataStore):
         columns, rows = await self.runner.fetch_tuples(
             _GET_FILE, {"file_id": file_id, "workspace_id": workspace_id}
         )
-        return _file_maker(columns)(rows[0]) if rows else None
+        return file_maker(columns)(rows[0]) if rows else None
 
     async def list_files(
         self,
@@ -382,6 +311,14 @@ class SqlMetadataStore(MetadataStore):
         before_id: str | None = None,
         scope_id: str | None = None,
     ) -> FilePage:
+        # The workspace's files version first: a page read after it is at least as new as it, so
+        # a page is never kept under a version newer than its own (at worst it is read again).
+        found = await self.runner.fetch_tuples(_FILES_VERSION, {"workspace_id": workspace_id})
+        version = found[1][0][0] if found[1] else None
+        key = (workspace_id, limit, after_id, before_id, scope_id)
+        kept = self._pages.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
         query = _list_query(after_id is not None, before_id is not None, scope_id is not None)
         params = {
             "workspace_id": workspace_id,
@@ -392,17 +329,23 @@ class SqlMetadataStore(MetadataStore):
         }
         columns, rows = await self.runner.fetch_tuples(query, params)
         toward_newer = before_id is not None and after_id is None
-        make = _file_maker(columns)
+        make = file_maker(columns)
         records = [make(r) for r in rows[:limit]]
         if toward_newer:
             records.reverse()
-        return FilePage(files=records, has_more=len(rows) > limit)
+        page = FilePage(files=records, has_more=len(rows) > limit)
+        if version is not None:  # (no such workspace: nothing to keep)
+            if len(self._pages) >= _KEPT_PAGES:
+                self._pages.clear()
+            self._pages[key] = (version, page)
+        return page
 
     async def get_files(self, workspace_id: str, file_ids: Sequence[str]) -> list[FileRecord]:
         if not file_ids:
             return []
         params = {"workspace_id": workspace_id, "ids": list(file_ids)}
-        return [_file(r) for r in await self.runner.read(lambda conn: conn.execute(_GET_FILES, params).all())]
+        rows = await self.runner.read(lambda conn: conn.execute(_GET_FILES, params).all())
+        return [file_record(r) for r in rows]
 
     async def hide_file(self, workspace_id: str, file_id: str, now_us: int) -> FileRecord | None:
         hide = (
@@ -416,16 +359,17 @@ class SqlMetadataStore(MetadataStore):
             row = conn.execute(hide).first()
             if row is None:
                 return None
-            record = _file(row)
-            if row._mapping["purged_at_us"] is None:  # an expiry purge already released the bytes
-                _release(conn, workspace_id, record.size_bytes)
+            record = file_record(row)
+            # An expiry purge already released the bytes; the file was listed all the same.
+            released = record.size_bytes if row._mapping["purged_at_us"] is None else 0
+            _release(conn, workspace_id, released, listed=True)
             return record
 
         return await self.runner.write(run)
 
     async def hide_all(self, workspace_id: str | None, now_us: int) -> int:
         hide = update(files).where(_VISIBLE).values(deleted_at_us=now_us)
-        zero = update(workspaces).values(used_bytes=0)
+        zero = update(workspaces).values(used_bytes=0, files_version=_FILES_CHANGED)
         if workspace_id is not None:
             hide = hide.where(files.c.workspace_id == workspace_id)
             zero = zero.where(workspaces.c.id == workspace_id)
@@ -470,7 +414,7 @@ class SqlMetadataStore(MetadataStore):
 
     async def claim_expired(self, limit: int, now_us: int, lease_us: int) -> list[FileRecord]:
         return [
-            _file(r)
+            file_record(r)
             for r in await self._claim(_expired_rows(now_us), files.c.expires_at_us, limit, now_us, lease_us)
         ]
 
@@ -494,7 +438,7 @@ class SqlMetadataStore(MetadataStore):
 
     async def scan_files(self, after_id: str | None, limit: int) -> list[FileRecord]:
         query = _scan_query(after_id, limit)
-        return [_file(r) for r in await self.runner.read(lambda conn: conn.execute(query).all())]
+        return [file_record(r) for r in await self.runner.read(lambda conn: conn.execute(query).all())]
 
     async def quarantine(self, file_id: str, now_us: int) -> None:
         mark = (
@@ -548,13 +492,13 @@ class SqlMetadataStore(MetadataStore):
 
     async def find_key(self, key_id: str) -> ApiKey | None:
         rows = await self.runner.fetch(_FIND_KEY, {"key_id": key_id})
-        return _key(rows[0]) if rows else None
+        return api_key(rows[0]) if rows else None
 
     async def list_keys(self) -> list[ApiKey]:
         rows = await self.runner.read(
             lambda conn: conn.execute(_KEYS.order_by(api_keys.c.created_at_us)).all()
         )
-        return [_key(r) for r in rows]
+        return [api_key(r) for r in rows]
 
     async def revoke_key(self, key_id: str, now_us: int) -> bool:
         revoke = (
