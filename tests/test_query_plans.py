@@ -67,6 +67,7 @@ def _hot_queries() -> dict[str, tuple[Executable, dict[str, Any]]]:
         "get_by_id": (sql._GET_FILE, {"file_id": cursor, "workspace_id": WORKSPACE}),
         "ids_lookup": (sql._GET_FILES, {"workspace_id": WORKSPACE, "ids": SOME_IDS}),
         "used_bytes": (sql._USED_BYTES, {"workspace_id": WORKSPACE}),
+        "files_version": (sql._FILES_VERSION, {"workspace_id": WORKSPACE}),
         "quota_charge": (sql._CHARGE_WITHIN_QUOTA, {"workspace_id": WORKSPACE, "size": 1, "quota": 10**12}),
         "find_key": (sql._FIND_KEY, {"key_id": "abcdefghijkm"}),
         "claim_hidden": (sql._claim_query(sql._HIDDEN_ROWS, sql.files.c.id, 500, NOW_US), {}),
@@ -96,6 +97,7 @@ EXPECTED_PG: dict[str, set[str]] = {
     "get_by_id": {"files_pkey", "ix_files_workspace_id_id"},
     "ids_lookup": {"files_pkey", "ix_files_workspace_id_id"},
     "used_bytes": {"workspaces_pkey"},
+    "files_version": {"workspaces_pkey"},
     "quota_charge": {"workspaces_pkey"},
     "find_key": {"api_keys_pkey"},
     "claim_hidden": {"ix_files_hidden"},
@@ -111,6 +113,7 @@ EXPECTED_SQLITE = {
     for name, names in EXPECTED_PG.items()
 }
 EXPECTED_SQLITE["used_bytes"] = {"sqlite_autoindex_workspaces_1"}
+EXPECTED_SQLITE["files_version"] = {"sqlite_autoindex_workspaces_1"}
 EXPECTED_SQLITE["quota_charge"] = {"sqlite_autoindex_workspaces_1"}
 EXPECTED_SQLITE["find_key"] = {"sqlite_autoindex_api_keys_1"}
 
@@ -182,7 +185,7 @@ def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     with sqlite3.connect(path) as db:
         db.executemany(
-            "INSERT INTO workspaces VALUES (?, ?, 0, 0)",
+            "INSERT INTO workspaces (id, name, used_bytes, created_at_us) VALUES (?, ?, 0, 0)",
             [("wrkspc_01" + str(w).rjust(22, "x"), f"ws{w}") for w in range(2, 5002)],
         )
         rows = []
