@@ -547,3 +547,33 @@ async def test_a_kept_list_page_is_served_only_while_the_workspace_s_files_are_u
     finally:
         await here.close()
         await there.close()
+
+
+async def test_kept_list_pages_stay_within_their_bounds(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past their budget the kept pages (records, and their joined JSON) are forgotten, and every
+    page is still answered right."""
+    from filesapi.http import dialect as dialect_module
+    from filesapi.metadata import sql
+
+    monkeypatch.setattr(sql, "_KEPT_PAGE_RECORDS", 3)
+    monkeypatch.setattr(dialect_module, "_KEPT_PAGE_BYTES", 300)
+    monkeypatch.setattr(dialect_module, "_data_ga", {})
+    store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
+    try:
+        workspace = await store.ensure_workspace("w")
+        clock = IdClock()
+        uploaded = [_upload_record(clock, workspace.id) for _ in range(3)]
+        for record in uploaded:
+            assert await store.insert_file(record, None, b"abc")
+        newest_first = [r.id for r in reversed(uploaded)]
+        for _ in range(2):
+            for limit in (1, 2, 3):
+                page = await store.list_files(workspace.id, limit=limit)
+                assert [f.id for f in page.files] == newest_first[:limit]
+                assert sum(len(p.files) for _, p in store._pages.values()) <= 3  # type: ignore[attr-defined]
+                body = files_page_bytes(page.files, Dialect.GA, {}, page=page)
+                assert json.loads(body)["data"] == [file_json(f, Dialect.GA) for f in page.files]
+                kept = dialect_module._data_ga.values()
+                assert sum(len(data) for _, data in kept) <= max(300, len(body))
+    finally:
+        await store.close()

@@ -82,7 +82,7 @@ def dump(body: Any) -> bytes:
 
 
 _KEPT_JSON = 8192
-_KEPT_PAGES = 1024
+_KEPT_PAGE_BYTES = 8 << 20  # the pages' joined JSON kept, per dialect
 # Per dialect, id(record) -> (record, its JSON). The entry holds the record, so while it is here no
 # other object can have its id; records are frozen, so the JSON can never go stale.
 _json_ga: dict[int, tuple[FileRecord, bytes]] = {}
@@ -108,6 +108,7 @@ def file_json_bytes(record: FileRecord, dialect: Dialect) -> bytes:
 # out the same page while the workspace's files are unchanged, and its list is never changed.
 _data_ga: dict[int, tuple[list[FileRecord], bytes]] = {}
 _data_beta: dict[int, tuple[list[FileRecord], bytes]] = {}
+_data_sizes = {Dialect.GA: [0], Dialect.BETA: [0]}  # the bytes each holds, counted as kept
 
 
 def _page_data(records: list[FileRecord], dialect: Dialect) -> bytes:
@@ -116,8 +117,11 @@ def _page_data(records: list[FileRecord], dialect: Dialect) -> bytes:
     if kept is not None and kept[0] is records:
         return kept[1]
     data = b",".join([file_json_bytes(r, dialect) for r in records])
-    if len(kept_by_id) >= _KEPT_PAGES:
+    sizes = _data_sizes[dialect]
+    sizes[0] += len(data)
+    if sizes[0] > _KEPT_PAGE_BYTES:
         kept_by_id.clear()
+        sizes[0] = len(data)
     kept_by_id[id(records)] = (records, data)
     return data
 

@@ -42,7 +42,8 @@ _T = TypeVar("_T")
 _VISIBLE = files.c.deleted_at_us.is_(None)
 
 
-_KEPT_PAGES = 1024
+# The list pages kept hold at most this many records together (pages of up to 1,000 records).
+_KEPT_PAGE_RECORDS = 16_384
 
 
 _KEYS = select(api_keys, workspaces.c.name.label("workspace_name")).join(
@@ -210,6 +211,7 @@ class SqlMetadataStore(MetadataStore):
         # The list pages this process answered: (workspace, limit, after, before, scope) ->
         # (the workspace's files version when read, the page). Pages and records are never changed.
         self._pages: dict[tuple[str, int, str | None, str | None, str | None], tuple[int, FilePage]] = {}
+        self._kept_records = 0  # in those pages, counted as they were kept
 
     @classmethod
     async def open(cls, url: str, *, upgrade: bool = False) -> SqlMetadataStore:
@@ -335,8 +337,10 @@ class SqlMetadataStore(MetadataStore):
             records.reverse()
         page = FilePage(files=records, has_more=len(rows) > limit)
         if version is not None:  # (no such workspace: nothing to keep)
-            if len(self._pages) >= _KEPT_PAGES:
+            self._kept_records += len(records)
+            if self._kept_records > _KEPT_PAGE_RECORDS:
                 self._pages.clear()
+                self._kept_records = len(records)
             self._pages[key] = (version, page)
         return page
 
