@@ -556,8 +556,8 @@ async def test_kept_list_pages_stay_within_their_bounds(tmp_path, monkeypatch: p
     from filesapi.metadata import sql
 
     monkeypatch.setattr(sql, "_KEPT_PAGE_RECORDS", 3)
-    monkeypatch.setattr(dialect_module, "_KEPT_PAGE_BYTES", 300)
-    monkeypatch.setattr(dialect_module, "_data_ga", {})
+    kept_ga = dialect_module._KeptByIdentity[list[FileRecord], bytes](300)
+    monkeypatch.setitem(dialect_module._page_json, Dialect.GA, kept_ga)
     store = await open_metadata_store(f"sqlite:///{tmp_path}/meta.db")
     try:
         workspace = await store.ensure_workspace("w")
@@ -573,7 +573,6 @@ async def test_kept_list_pages_stay_within_their_bounds(tmp_path, monkeypatch: p
                 assert sum(len(p.files) for _, p in store._pages.values()) <= 3  # type: ignore[attr-defined]
                 body = files_page_bytes(page.files, Dialect.GA, {}, page=page)
                 assert json.loads(body)["data"] == [file_json(f, Dialect.GA) for f in page.files]
-                kept = dialect_module._data_ga.values()
-                assert sum(len(data) for _, data in kept) <= max(300, len(body))
+                assert sum(len(data) for data in kept_ga.values()) <= max(300, len(body))
     finally:
         await store.close()

@@ -11,7 +11,7 @@ import functools
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 BETA_FLAG = "files-api-2025-04-14"
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class Dialect(enum.Enum):
@@ -81,48 +83,60 @@ def dump(body: Any) -> bytes:
         return _encode(body).encode("utf-8")
 
 
-_KEPT_JSON = 8192
-_KEPT_PAGE_BYTES = 8 << 20  # the pages' joined JSON kept, per dialect
-# Per dialect, id(record) -> (record, its JSON). The entry holds the record, so while it is here no
-# other object can have its id; records are frozen, so the JSON can never go stale.
-_json_ga: dict[int, tuple[FileRecord, bytes]] = {}
-_json_beta: dict[int, tuple[FileRecord, bytes]] = {}
+class _KeptByIdentity(Generic[_K, _V]):
+    """Values kept per object, found by identity: an entry holds its object, so while it is here
+    no other object can have its id. The objects are never changed, so a value never goes stale.
+    Past ``budget`` (the sum of the entries' costs) everything kept is forgotten."""
+
+    __slots__ = ("_budget", "_kept", "_spent")
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._kept: dict[int, tuple[_K, _V]] = {}
+        self._spent = 0
+
+    def get(self, key: _K) -> _V | None:
+        kept = self._kept.get(id(key))
+        return kept[1] if kept is not None and kept[0] is key else None
+
+    def put(self, key: _K, value: _V, cost: int = 1) -> None:
+        if self._spent + cost > self._budget:
+            self._kept.clear()
+            self._spent = 0
+        self._kept[id(key)] = (key, value)
+        self._spent += cost
+
+    def values(self) -> list[_V]:
+        return [value for _, value in self._kept.values()]
+
+
+# Per dialect: each record's JSON, and each page's files' JSON joined (the metadata store hands out
+# the same record for an equal row, and the same page while the workspace's files are unchanged).
+_KEPT_JSON = 8192  # records
+_KEPT_PAGE_BYTES = 8 << 20
+_json: dict[Dialect, _KeptByIdentity[FileRecord, bytes]] = {d: _KeptByIdentity(_KEPT_JSON) for d in Dialect}
+_page_json: dict[Dialect, _KeptByIdentity[list[FileRecord], bytes]] = {
+    d: _KeptByIdentity(_KEPT_PAGE_BYTES) for d in Dialect
+}
 
 
 def file_json_bytes(record: FileRecord, dialect: Dialect) -> bytes:
-    """``dump(file_json(record, dialect))``, kept per record object: the metadata store hands out
-    the same record for the same row (every column equal), so the files read again and again
+    """``dump(file_json(record, dialect))``, kept per record object: the files read again and again
     cost a dictionary lookup by identity, not a hash of every field."""
-    kept_by_id = _json_ga if dialect is Dialect.GA else _json_beta
-    kept = kept_by_id.get(id(record))
-    if kept is not None and kept[0] is record:
-        return kept[1]
-    body = dump(file_json(record, dialect))
-    if len(kept_by_id) >= _KEPT_JSON:
-        kept_by_id.clear()
-    kept_by_id[id(record)] = (record, body)
+    kept = _json[dialect]
+    body = kept.get(record)
+    if body is None:
+        body = dump(file_json(record, dialect))
+        kept.put(record, body)
     return body
 
 
-# Per dialect, id(list of records) -> (that list, its files' JSON joined): the metadata store hands
-# out the same page while the workspace's files are unchanged, and its list is never changed.
-_data_ga: dict[int, tuple[list[FileRecord], bytes]] = {}
-_data_beta: dict[int, tuple[list[FileRecord], bytes]] = {}
-_data_sizes = {Dialect.GA: [0], Dialect.BETA: [0]}  # the bytes each holds, counted as kept
-
-
 def _page_data(records: list[FileRecord], dialect: Dialect) -> bytes:
-    kept_by_id = _data_ga if dialect is Dialect.GA else _data_beta
-    kept = kept_by_id.get(id(records))
-    if kept is not None and kept[0] is records:
-        return kept[1]
-    data = b",".join([file_json_bytes(r, dialect) for r in records])
-    sizes = _data_sizes[dialect]
-    sizes[0] += len(data)
-    if sizes[0] > _KEPT_PAGE_BYTES:
-        kept_by_id.clear()
-        sizes[0] = len(data)
-    kept_by_id[id(records)] = (records, data)
+    kept = _page_json[dialect]
+    data = kept.get(records)
+    if data is None:
+        data = b",".join([file_json_bytes(r, dialect) for r in records])
+        kept.put(records, data, len(data))
     return data
 
 
