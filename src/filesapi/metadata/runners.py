@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from filesapi.errors import BackendUnavailable, InvalidRequest
+from filesapi.metadata.walindex import WalIndex
 
 __all__ = [
     "AsyncRunner",
@@ -64,6 +65,7 @@ def translated() -> Iterator[None]:
         raise BackendUnavailable(f"The metadata database is unreachable: {exc.strerror or exc}.") from exc
 
 
+_KEPT_READS = 16_384  # SqliteRunner.fetch_kept's results, at most (one small row each, mostly)
 _Compiled = tuple[str, tuple[str, ...], Mapping[str, Any]]
 _COMPILED: dict[tuple[str, Executable], _Compiled] = {}
 _COLUMNS: dict[str, tuple[str, ...]] = {}  # the result columns of each precompiled read
@@ -169,6 +171,14 @@ class Runner(ABC):
 
         return await self.read(run)
 
+    async def fetch_kept(
+        self, statement: Select[Any], params: Mapping[str, Any]
+    ) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
+        """``fetch_tuples`` for the reads asked again and again (a file's row, a workspace's files
+        version, an API key), which a runner may answer from what it read before when it knows
+        nothing has changed since. The rows may be shared: callers must not change them."""
+        return await self.fetch_tuples(statement, params)
+
     @abstractmethod
     async def close(self) -> None: ...
 
@@ -216,6 +226,11 @@ class SqliteRunner(Runner):
         )
         self._pending: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # The reads kept (fetch_kept), all read under one version of the WAL index.
+        self._index: WalIndex | None = None
+        self._index_tried = in_memory  # in memory there is no WAL index to read
+        self._kept: dict[Hashable, tuple[tuple[str, ...], list[Sequence[Any]]]] = {}
+        self._kept_version: bytes | None = None
 
     @staticmethod
     def _transaction(conn: Connection, fn: Callable[[Connection], _T]) -> _T:
@@ -245,6 +260,51 @@ class SqliteRunner(Runner):
         if columns is None:
             columns = _COLUMNS[sql] = tuple(d[0] for d in cursor.description)
         return columns, rows
+
+    async def fetch_kept(
+        self, statement: Select[Any], params: Mapping[str, Any]
+    ) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
+        """Answered from what was read before while the WAL index says no connection of any
+        process has committed since (``filesapi.metadata.walindex``): no statement, so the GIL is
+        never let go. A result is kept under the version read before its statement ran, and served
+        only while that is still the database's version: then nothing has committed since, so the
+        statement saw exactly the database as it is."""
+        index = self._index
+        version = index.version() if index is not None else None
+        if version is None:
+            result = await self.fetch_tuples(statement, params)
+            if not self._index_tried:
+                self._open_index()
+            return result
+        try:
+            key: Hashable = (statement, *params.items())
+            if version == self._kept_version:
+                found = self._kept.get(key)
+                if found is not None:
+                    return found
+            else:
+                self._kept = {}
+                self._kept_version = version
+        except TypeError:  # a parameter that cannot be a key (a list of ids)
+            return await self.fetch_tuples(statement, params)
+        result = await self.fetch_tuples(statement, params)
+        if self._kept_version == version:
+            if len(self._kept) >= _KEPT_READS:
+                self._kept.clear()
+            self._kept[key] = result
+        return result
+
+    def _open_index(self) -> None:
+        """After the reader's first read (so its connection holds the database's WAL index open),
+        map the index, if the database is a file in WAL mode; else keep nothing."""
+        self._index_tried = True
+        try:
+            mode = self._raw.execute("PRAGMA journal_mode").fetchone()[0]
+            path = next(row[2] for row in self._raw.execute("PRAGMA database_list") if row[1] == "main")
+            if str(mode).lower() == "wal" and path:
+                self._index = WalIndex(path)
+        except (sqlite3.Error, OSError, StopIteration):
+            self._index = None
 
     async def write(self, fn: Callable[[Connection], _T]) -> _T:
         if self._thread is None:  # in memory: nothing to wait for, and one connection for all
@@ -315,6 +375,9 @@ class SqliteRunner(Runner):
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._writer.close)
             self._thread.shutdown()
+        if self._index is not None:  # before the reader: the mapping is safe only while it is open
+            self._index.close()
+            self._index = None
         self._reader.close()
         self.engine.dispose()
 

@@ -299,7 +299,7 @@ class SqlMetadataStore(MetadataStore):
         return bytes(rows[0]["content"]) if rows else None
 
     async def get_file(self, workspace_id: str, file_id: str) -> FileRecord | None:
-        columns, rows = await self.runner.fetch_tuples(
+        columns, rows = await self.runner.fetch_kept(
             _GET_FILE, {"file_id": file_id, "workspace_id": workspace_id}
         )
         return file_maker(columns)(rows[0]) if rows else None
@@ -315,7 +315,7 @@ class SqlMetadataStore(MetadataStore):
     ) -> FilePage:
         # The workspace's files version first: a page read after it is at least as new as it, so
         # a page is never kept under a version newer than its own (at worst it is read again).
-        found = await self.runner.fetch_tuples(_FILES_VERSION, {"workspace_id": workspace_id})
+        found = await self.runner.fetch_kept(_FILES_VERSION, {"workspace_id": workspace_id})
         version = found[1][0][0] if found[1] else None
         key = (workspace_id, limit, after_id, before_id, scope_id)
         kept = self._pages.get(key)
@@ -495,8 +495,8 @@ class SqlMetadataStore(MetadataStore):
         await self.runner.write(lambda conn: conn.execute(row))
 
     async def find_key(self, key_id: str) -> ApiKey | None:
-        rows = await self.runner.fetch(_FIND_KEY, {"key_id": key_id})
-        return api_key(rows[0]) if rows else None
+        columns, rows = await self.runner.fetch_kept(_FIND_KEY, {"key_id": key_id})
+        return api_key(dict(zip(columns, rows[0], strict=True))) if rows else None
 
     async def list_keys(self) -> list[ApiKey]:
         rows = await self.runner.read(
