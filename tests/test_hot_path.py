@@ -92,6 +92,21 @@ def test_dump_of_floats_reads_back_the_same(value: object) -> None:
         assert json.loads(dump(value)) == value
 
 
+@given(st.binary(max_size=300))
+def test_the_lean_json_response_is_what_starlette_s_would_send(body: bytes) -> None:
+    from starlette.responses import Response
+
+    from filesapi.http.files import _JsonBytes
+
+    lean, plain = _JsonBytes(body), Response(body, media_type="application/json")
+    assert (lean.status_code, lean.raw_headers, lean.body) == (
+        plain.status_code,
+        plain.raw_headers,
+        plain.body,
+    )
+    assert lean.background is None and lean.headers["content-type"] == "application/json"
+
+
 def test_the_kept_json_never_serves_a_changed_record() -> None:
     """The key is the whole record: the same id with another name (an id issued again after a
     reset of the clock's epoch) gets its own JSON."""

@@ -164,7 +164,7 @@ def build_app(
     if test_controls:
         app.state.faults = FaultStore(shared)
         inner = FaultLayer(inner, app.state.faults, app)
-    return RequestContext(inner, app.state.observer, journal, shared)
+    return RequestContext(inner, app.state.observer, journal, shared, options.send_timeout)
 
 
 def create_app(settings: Settings) -> ASGIApp:

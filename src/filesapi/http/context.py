@@ -7,6 +7,7 @@ It wraps the whole Starlette app so that every response, including 404s for unkn
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -19,13 +20,12 @@ from filesapi.controls.journal import Journal, operation_of, redact_key, sdk_of_
 from filesapi.controls.shared import SharedState
 from filesapi.http.dialect import is_beta
 from filesapi.http.envelope import error_response
-from filesapi.http.guard import SendTimedOut
 from filesapi.http.observe import Observer
 from filesapi.ids import new_request_id
 from filesapi.numbers import decimal
 from filesapi.records import RequestRecord
 
-__all__ = ["SECURITY_HEADERS", "AbortConnection", "RequestContext"]
+__all__ = ["SECURITY_HEADERS", "AbortConnection", "RequestContext", "SendTimedOut"]
 
 log = logging.getLogger("filesapi.http")
 
@@ -33,6 +33,9 @@ _PID = os.getpid()  # which worker process answered (each forks or spawns its ow
 # What a client sends is cut to this before it is logged or kept in the journal.
 _MAX_LOGGED = 32
 _MAX_LOGGED_PATH = 1024
+# A last body chunk this small fits the socket's buffer: the server takes it at once, stalled client
+# or not (and a timer per answer costs as much as the rest of a small one's send).
+_UNTIMED_BYTES = 16 * 1024
 
 # Uploaded HTML or SVG must never run from this origin: nothing is sniffed, nothing may load or run.
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
@@ -53,16 +56,32 @@ def _error_type(body: Any) -> str | None:
         return None
 
 
+class SendTimedOut(Exception):
+    """The client did not take a response chunk within the send timeout."""
+
+
 class AbortConnection(Exception):
     """Raised to end the connection without an answer (a fault rule's ``disconnect``)."""
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, observer: Observer, journal: Journal, shared: SharedState) -> None:
+    """``send_timeout``: a response body chunk the client does not take within it ends the
+    response (``SendTimedOut``; a reader that stopped reading would otherwise hold its slot in the
+    guard forever). Timed here, in the one send wrapper every answer passes, not in one more."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        observer: Observer,
+        journal: Journal,
+        shared: SharedState,
+        send_timeout: float | None = None,
+    ) -> None:
         self.app = app
         self.observer = observer
         self.journal = journal
         self.shared = shared
+        self.send_timeout = send_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,6 +96,7 @@ class RequestContext:
         complete = False
         bytes_out = 0
         error_type: str | None = None
+        timeout = self.send_timeout
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, complete, bytes_out, error_type
@@ -104,10 +124,19 @@ class RequestContext:
                 if status != 304 and scope["method"] != "HEAD":
                     state["declared_length"] = decimal(length.decode("latin-1")) if length else None
             elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
                 if status >= 400 and bytes_out == 0 and error_type is None:
-                    error_type = _error_type(message.get("body", b""))
-                bytes_out += len(message.get("body", b""))
+                    error_type = _error_type(body)
+                bytes_out += len(body)
                 complete = not message.get("more_body", False)
+                if timeout and (not complete or len(body) > _UNTIMED_BYTES):
+                    try:
+                        async with asyncio.timeout(timeout):
+                            await send(message)
+                    except TimeoutError:
+                        stalled = f"the client took no response bytes for {timeout:g} seconds"
+                        raise SendTimedOut(stalled) from None
+                    return
             elif message["type"] == "http.response.pathsend":
                 bytes_out += state.get("declared_length") or 0
                 complete = True

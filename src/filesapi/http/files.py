@@ -151,8 +151,24 @@ async def upload(request: Request) -> Response:
 # -- list
 
 
+class _JsonBytes(Response):
+    """A 200 with a JSON body already encoded: the headers ``Response`` would make (content-length,
+    then content-type), made directly; its ``init_headers`` looks for what it must add first."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes) -> None:
+        self.status_code = 200
+        self.body = body
+        self.background = None
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def _bytes_response(body: bytes) -> Response:
-    return Response(body, media_type="application/json")
+    return _JsonBytes(body)
 
 
 async def list_files(request: Request) -> Response:

@@ -16,29 +16,28 @@ share of the concurrency limit and its rate limit (429), and a deadline on every
   ``Authorization: Bearer`` credential, whatever the scheme's case, extra headers ignored). Under
   ``--auth open`` every key works, so a client there is its address instead.
 - A response body chunk the client does not take within ``send_timeout`` ends the response (a
-  reader that stopped reading would otherwise hold its slot forever).
+  reader that stopped reading would otherwise hold its slot forever): ``RequestContext`` times
+  every send, so this layer adds no send wrapper of its own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from filesapi.auth import presented_key
 from filesapi.http.envelope import error_response
 from filesapi.http.ratelimit import SharedRateLimiter, TokenSource
 
-__all__ = ["Guard", "HttpOptions", "SendTimedOut", "host_name"]
+__all__ = ["Guard", "HttpOptions", "host_name"]
 
 log = logging.getLogger("filesapi.http")
 
-_UNTIMED_BYTES = 16 * 1024
 _Refusal = tuple[int, str, str, dict[str, str]]  # status, error type, message, headers
 
 
@@ -68,10 +67,6 @@ class HttpOptions:
         if self.max_concurrent_per_key is not None:
             return self.max_concurrent_per_key
         return max(1, self.max_concurrent_requests // 4) if self.max_concurrent_requests else 0
-
-
-class SendTimedOut(Exception):
-    """The client did not take a response chunk within the send timeout."""
 
 
 def host_name(host: str) -> str:
@@ -187,7 +182,7 @@ class Guard:
         if client is not None:
             self._in_flight_by_client[client] = self._in_flight_by_client.get(client, 0) + 1
         try:
-            await self.app(scope, receive, self._timed(send))
+            await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
             if client is not None:
@@ -196,24 +191,3 @@ class Guard:
                     self._in_flight_by_client[client] = left
                 else:
                     del self._in_flight_by_client[client]
-
-    def _timed(self, send: Send) -> Send:
-        timeout = self.options.send_timeout
-        if not timeout:
-            return send
-
-        async def timed_send(message: Message) -> None:
-            # A last chunk this small fits the socket's buffer: the server takes it at once, stalled
-            # client or not (and a timer per answer costs as much as the rest of a small one's send).
-            if message["type"] != "http.response.body" or (
-                not message.get("more_body", False) and len(message.get("body", b"")) <= _UNTIMED_BYTES
-            ):
-                await send(message)
-                return
-            try:
-                async with asyncio.timeout(timeout):
-                    await send(message)
-            except TimeoutError:
-                raise SendTimedOut(f"the client took no response bytes for {timeout:g} seconds") from None
-
-        return timed_send
