@@ -350,6 +350,30 @@ def test_direct_access_lines_equal_the_formatter_s(monkeypatch) -> None:
             root.setLevel(saved[1])
 
 
+def test_forked_workers_never_hand_out_the_pool_s_bytes_again() -> None:
+    """The cursor nonces' pool was drawn before the fork: each child draws its own."""
+    from filesapi.ids import RandomPool
+
+    pool = RandomPool(size=64)
+    pool.take(12)  # drawn in the parent, before the fork
+    reader, writer = os.pipe()
+    pids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            os.write(writer, pool.take(12) + pool.take(12))
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as got:
+        taken = got.read()
+    drawn = [taken[i : i + 12] for i in range(0, len(taken), 12)]
+    drawn += [pool.take(12) for _ in range(8)]  # the parent's next, past its first pool too
+    assert len(drawn) == 12 and len(set(drawn)) == 12
+
+
 def test_forked_workers_draw_their_own_request_ids() -> None:
     reader, writer = os.pipe()
     pids = []

@@ -10,13 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from filesapi.errors import InvalidRequest
-from filesapi.ids import is_file_id
+from filesapi.ids import RandomPool, is_file_id
 
 __all__ = ["CURSOR_PREFIX", "CursorCodec"]
 
@@ -30,9 +29,10 @@ class CursorCodec:
     def __init__(self, secret: str) -> None:
         key = hashlib.sha256(b"filesapi page cursor v1\x00" + secret.encode()).digest()
         self._aead = AESGCM(key)
+        self._nonces = RandomPool()  # a random 96-bit nonce per cursor, never one twice
 
     def seal(self, workspace_id: str, last_id: str) -> str:
-        nonce = os.urandom(_NONCE)
+        nonce = self._nonces.take(_NONCE)
         sealed = self._aead.encrypt(nonce, _VERSION + last_id.encode("ascii"), workspace_id.encode())
         return CURSOR_PREFIX + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
 

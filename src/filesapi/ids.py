@@ -21,6 +21,7 @@ __all__ = [
     "BASE58_ALPHABET",
     "FILE_ID_PATTERN",
     "IdClock",
+    "RandomPool",
     "b58encode_fixed",
     "file_id_timestamp_us",
     "is_file_id",
@@ -112,22 +113,14 @@ class IdClock:
         self._seen_epoch = epoch() if epoch else 0
         self._last = 0
         self._lock = threading.Lock()
-        # Random bytes for ids, drawn from the OS a few kilobytes at a time (one system call per
-        # 455 ids, not one each); drawn again after a fork, so no two processes share them.
-        self._pool = b""
-        self._pool_at = 0
-        self._pool_fork = -1
+        self._random = RandomPool()
 
     def now_us(self) -> int:
         return self._now_us()
 
     def _random_72(self) -> int:
-        """72 random bits (``_RANDOM_BITS``), under ``_lock``."""
-        at = self._pool_at
-        if at + 9 > len(self._pool) or self._pool_fork != _forks:
-            self._pool, at, self._pool_fork = os.urandom(9 * 455), 0, _forks
-        self._pool_at = at + 9
-        return int.from_bytes(self._pool[at : at + 9], "big")
+        """72 random bits (``_RANDOM_BITS``)."""
+        return int.from_bytes(self._random.take(9), "big")
 
     def new_file_id(self) -> tuple[str, int]:
         """Return a new id and the creation time (microseconds) it encodes."""
@@ -144,6 +137,28 @@ class IdClock:
         if timestamp > _MAX_TIMESTAMP_US:
             raise OverflowError("clock beyond the id range")
         return "file_01" + b58encode_fixed(candidate, _FILE_BODY_CHARS), timestamp
+
+
+class RandomPool:
+    """Random bytes from the OS, drawn a few kilobytes at a time: one system call (which lets go
+    of the GIL, and in a served worker waits to take it back) per ``size`` bytes, not one per
+    draw. Drawn afresh in a forked child, so no two processes ever hand out the same bytes, and
+    under a lock, so no two threads do (AES-GCM nonces come from here)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._pool = b""
+        self._at = 0
+        self._fork = -1
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bytes:
+        with self._lock:
+            at = self._at
+            if at + n > len(self._pool) or self._fork != _forks:
+                self._pool, at, self._fork = os.urandom(max(self._size, n)), 0, _forks
+            self._at = at + n
+            return self._pool[at : at + n]
 
 
 _fast_random = random.Random()
