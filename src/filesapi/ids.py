@@ -179,10 +179,16 @@ def _random_b58(length: int) -> str:
     return "".join(secrets.choice(BASE58_ALPHABET) for _ in range(length))
 
 
+# Each byte value to a base58 digit (value mod 58: the first 24 digits come a little more often,
+# 5 in 256 against 4, so 22 digits still carry over 128 bits).
+_DIGIT_OF_BYTE = bytes(ord(BASE58_ALPHABET[b % 58]) for b in range(256))
+
+
 def new_request_id() -> str:
-    # One draw of random bits, not 22 (this runs for every request). A request id names a request
-    # in logs and is no secret: the fast generator (seeded from the OS per process) is enough.
-    return "req_01" + b58encode_fixed(_fast_random.getrandbits(128), 22)
+    # One draw of random bytes, each made a digit by one table lookup (this runs for every request;
+    # encoding a 128-bit number took five long divisions). A request id names a request in logs
+    # and is no secret: the fast generator (seeded from the OS per process) is enough.
+    return "req_01" + _fast_random.randbytes(22).translate(_DIGIT_OF_BYTE).decode("ascii")
 
 
 def new_workspace_id() -> str:

@@ -42,15 +42,16 @@ def is_beta(beta_header_values: Iterable[str]) -> bool:
     return any(token.strip() == BETA_FLAG for value in beta_header_values for token in value.split(","))
 
 
-@functools.lru_cache(maxsize=4096)  # the same files are read again and again
+@functools.lru_cache(maxsize=4096)  # files uploaded in the same second share it
+def _second(seconds: int) -> str:
+    t = time.gmtime(seconds)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+
+
 def format_time(us: int) -> str:
     """RFC 3339 in UTC with microseconds and ``Z``, e.g. ``2025-04-15T18:37:24.100435Z``."""
     seconds, micros = divmod(us, 1_000_000)
-    t = time.gmtime(seconds)
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-        f".{micros:06d}Z"
-    )
+    return f"{_second(seconds)}.{micros:06d}Z"
 
 
 def file_json(record: FileRecord, dialect: Dialect) -> dict[str, Any]:
