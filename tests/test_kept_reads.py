@@ -16,7 +16,7 @@ from filesapi.auth import create_key
 from filesapi.ids import IdClock
 from filesapi.metadata import open_metadata_store
 from filesapi.metadata.sql import SqlMetadataStore
-from filesapi.metadata.walindex import HEADER_BYTES, WalIndex
+from filesapi.metadata.walindex import HEADER_BYTES, WalIndex, wal_index
 from filesapi.models import FileRecord
 
 
@@ -153,9 +153,9 @@ async def test_nothing_is_kept_in_memory_or_past_the_bound(tmp_path: Path, monke
 
 
 def _index_file(tmp_path: Path, first: bytes, second: bytes) -> str:
-    db = tmp_path / "fake.db"
-    (tmp_path / "fake.db-shm").write_bytes(first + second + bytes(32768 - 2 * HEADER_BYTES))
-    return str(db)
+    shm = tmp_path / "fake.db-shm"
+    shm.write_bytes(first + second + bytes(32768 - 2 * HEADER_BYTES))
+    return str(shm)
 
 
 def test_the_index_version_is_none_while_its_copies_differ_or_before_it_is_built(tmp_path: Path) -> None:
@@ -172,8 +172,67 @@ def test_the_index_version_is_none_while_its_copies_differ_or_before_it_is_built
         not_built = bytes(HEADER_BYTES)
         shared[: 2 * HEADER_BYTES] = not_built + not_built
         assert index.version() is None
-    index.close()
+    index._close()
     assert index.version() is None
     (tmp_path / "short.db-shm").write_bytes(bytes(10))
     with pytest.raises(OSError):
-        WalIndex(str(tmp_path / "short.db"))
+        wal_index(str(tmp_path / "short.db"))
+
+
+_KEEPS_ITS_LOCKS = """
+import asyncio, sqlite3, subprocess, sys
+from filesapi.ids import IdClock
+from filesapi.metadata import open_metadata_store
+from filesapi.models import FileRecord
+
+OTHER = (
+    "import sqlite3, sys\\n"
+    "db = sqlite3.connect(sys.argv[1], isolation_level=None)\\n"
+    "db.execute('UPDATE files SET filename = ? WHERE id = ?', (sys.argv[2], sys.argv[3]))\\n"
+    "db.close()\\n"
+)
+
+# SQLite's "this process has the index open" lock: a read lock on byte 128 of the -shm file
+# (UNIX_SHM_DMS); a process that could take it for writing would rebuild (shrink) the index.
+DMS_HOLDER = (
+    "import fcntl, os, struct, sys\\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR)\\n"
+    "got = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack('hhqqi4x', fcntl.F_WRLCK, 0, 128, 1, 0))\\n"
+    "print('free' if struct.unpack('hhqqi4x', got)[0] == fcntl.F_UNLCK else 'held')\\n"
+)
+
+async def main(path):
+    first = await open_metadata_store(f"sqlite:///{path}")
+    workspace = await first.ensure_workspace("w")
+    file_id, created = IdClock().new_file_id()
+    record = FileRecord(file_id, workspace.id, "a.txt", "text/plain", 3, created, True, "c", stored_inline=True)
+    assert await first.insert_file(record, None, b"abc")
+    second = await open_metadata_store(f"sqlite:///{path}")
+    for _ in range(2):
+        assert (await first.get_file(workspace.id, file_id)).filename == "a.txt"
+        assert (await second.get_file(workspace.id, file_id)).filename == "a.txt"
+    assert first.runner._index is second.runner._index  # one mapping of the file per process
+    await second.close()  # a store closing must not let another process rebuild the index
+    probe = subprocess.run([sys.executable, "-c", DMS_HOLDER, path + "-shm"], capture_output=True, text=True)
+    assert probe.stdout.strip() == "held", probe.stdout + probe.stderr
+    for name in ("b.txt", "c.txt"):  # each a process opening, writing and closing the database
+        subprocess.run([sys.executable, "-c", OTHER, path, name, file_id], check=True, timeout=60)
+        assert (await first.get_file(workspace.id, file_id)).filename == name
+    await first.close()
+    print("ok")
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_the_index_s_file_is_never_closed_under_sqlite_s_locks(tmp_path: Path) -> None:
+    """In a process of its own: closing a descriptor of the -shm file would drop SQLite's locks on
+    it, and the next process to open the database would shrink the index under this one (SIGBUS)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _KEEPS_ITS_LOCKS, str(tmp_path / "meta.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from filesapi.errors import BackendUnavailable, InvalidRequest
-from filesapi.metadata.walindex import WalIndex
+from filesapi.metadata.walindex import WalIndex, wal_index
 
 __all__ = [
     "AsyncRunner",
@@ -302,7 +302,7 @@ class SqliteRunner(Runner):
             mode = self._raw.execute("PRAGMA journal_mode").fetchone()[0]
             path = next(row[2] for row in self._raw.execute("PRAGMA database_list") if row[1] == "main")
             if str(mode).lower() == "wal" and path:
-                self._index = WalIndex(path)
+                self._index = wal_index(path)
         except (sqlite3.Error, OSError, StopIteration):
             self._index = None
 
@@ -375,9 +375,7 @@ class SqliteRunner(Runner):
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._writer.close)
             self._thread.shutdown()
-        if self._index is not None:  # before the reader: the mapping is safe only while it is open
-            self._index.close()
-            self._index = None
+        self._index = None  # read only while the reader is open (never closed: see walindex)
         self._reader.close()
         self.engine.dispose()
 

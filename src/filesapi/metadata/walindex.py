@@ -14,37 +14,48 @@ it back, and in a served worker (granian's threads, busy with other requests, ta
 that round trip cost about 40 us per point read, several times the read itself (bench/README.md,
 "The fourth pass"). Reading the mapped header costs two small copies, with the GIL held.
 
-The mapping is safe only while a connection of this process holds the database open in WAL mode:
-SQLite shrinks the ``-shm`` file only when the first connection opens it, and reading a shrunk
-mapping past its end would end the process (SIGBUS). ``SqliteRunner`` opens the index after its
-reader connection has read once (so the file exists and the reader holds it), and closes it before
-that connection.
+The mapping is read only while a connection of this process holds the database open in WAL mode
+(``SqliteRunner`` opens the index after its reader's first read, and stops reading it when it
+closes): SQLite shrinks the ``-shm`` file only when a first connection opens it, and reading a
+shrunk mapping would end the process (SIGBUS).
+
+**Its file is never closed while it may be in use.** SQLite's locks on the ``-shm`` file are POSIX
+record locks, and POSIX drops every lock a process holds on a file when the process closes any
+descriptor of it: closing ours would drop the lock that tells other processes this one has the
+index open, and the next process to open the database would rebuild (shrink) it under this one's
+feet. (Measured the hard way: a worker died of SIGBUS.) So each ``-shm`` file is opened once per
+process, kept in ``_OPEN`` for every runner of that process, and closed only once it is unlinked,
+when no connection of any process can be using it.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import threading
 
-__all__ = ["HEADER_BYTES", "WalIndex"]
+__all__ = ["HEADER_BYTES", "WalIndex", "wal_index"]
 
 HEADER_BYTES = 48  # one copy of the WAL-index header
 _IS_INIT = 12  # the header's isInit byte: 1 once a connection has built the index
 
 
 class WalIndex:
-    """The WAL-index header of the database at ``db_path`` (its ``-shm`` file), mapped read-only."""
+    """The WAL-index header of one ``-shm`` file, mapped read-only (use ``wal_index``)."""
 
-    def __init__(self, db_path: str) -> None:
-        self.path = db_path + "-shm"
+    def __init__(self, shm_path: str) -> None:
+        self.path = shm_path
         self._map: mmap.mmap | None = None
-        fd = os.open(self.path, os.O_RDONLY)
+        self._fd = os.open(shm_path, os.O_RDONLY)  # kept open: see the module's docstring
+        stat = os.fstat(self._fd)
+        self.key = (stat.st_dev, stat.st_ino)
         try:
-            if os.fstat(fd).st_size < 2 * HEADER_BYTES:
-                raise OSError(f"{self.path} holds no WAL-index header yet")
-            self._map = mmap.mmap(fd, 2 * HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
-        finally:
-            os.close(fd)  # the mapping keeps the file
+            if stat.st_size < 2 * HEADER_BYTES:
+                raise OSError(f"{shm_path} holds no WAL-index header yet")
+            self._map = mmap.mmap(self._fd, 2 * HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
+        except (OSError, ValueError) as exc:
+            _NEVER_CLOSED.append(self._fd)  # (not closed even so: it may be the one in use)
+            raise OSError(f"{shm_path}: {exc}") from exc
 
     def version(self) -> bytes | None:
         """The header's bytes: equal for two calls exactly when nothing committed in between
@@ -58,7 +69,39 @@ class WalIndex:
             return None
         return first
 
-    def close(self) -> None:
+    def unlinked(self) -> bool:
+        return os.fstat(self._fd).st_nlink == 0
+
+    def _close(self) -> None:
+        """Only for a file that is gone (or was never an index): closing drops this process's locks."""
         if self._map is not None:
             self._map.close()
             self._map = None
+        os.close(self._fd)
+
+
+_OPEN: dict[tuple[int, int], WalIndex] = {}  # (device, inode) -> the index, one per process
+_NEVER_CLOSED: list[int] = []
+_OPEN_LOCK = threading.Lock()
+
+
+def wal_index(db_path: str) -> WalIndex:
+    """The WAL index of the database at ``db_path``, opened at most once per file per process
+    (OSError if there is none yet)."""
+    shm_path = db_path + "-shm"
+    stat = os.stat(shm_path)
+    if stat.st_size < 2 * HEADER_BYTES:
+        raise OSError(f"{shm_path} holds no WAL-index header yet")
+    with _OPEN_LOCK:
+        found = _OPEN.get((stat.st_dev, stat.st_ino))
+        if found is not None:
+            return found
+        for key, index in list(_OPEN.items()):  # files SQLite deleted since: safe to close now
+            if index.unlinked():
+                del _OPEN[key]
+                index._close()
+        opened = WalIndex(shm_path)
+        if opened.key in _OPEN:  # (replaced between the stat and the open: another file now)
+            return _OPEN[opened.key]
+        _OPEN[opened.key] = opened
+        return opened
