@@ -1,5 +1,5 @@
-"""The outermost ASGI layer: request ids, security headers, the last-resort 500, and recording
-each request (metrics, the access log, the request journal).
+"""The outermost ASGI layer: request ids, security headers, the send timeout, the last-resort 500,
+and recording each request (metrics, the access log, the request journal).
 
 It wraps the whole Starlette app so that every response, including 404s for unknown paths and
 500s for bugs, carries a ``request-id`` and goes out as the JSON error envelope.

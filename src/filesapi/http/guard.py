@@ -1,5 +1,5 @@
 """Protection in front of the API: the Host check, header size, load shedding (529), each client's
-share of the concurrency limit and its rate limit (429), and a deadline on every send.
+share of the concurrency limit and its rate limit (429).
 
 - Open mode answers only requests whose ``Host`` is a loopback name (or one ``--allowed-hosts``
   names): a web page elsewhere that reaches a local server through DNS rebinding sends its own
