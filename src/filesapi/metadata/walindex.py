@@ -53,8 +53,7 @@ class WalIndex:
             if stat.st_size < 2 * HEADER_BYTES:
                 raise OSError(f"{shm_path} holds no WAL-index header yet")
             self._map = mmap.mmap(self._fd, 2 * HEADER_BYTES, mmap.MAP_SHARED, mmap.PROT_READ)
-        except (OSError, ValueError) as exc:
-            _NEVER_CLOSED.append(self._fd)  # (not closed even so: it may be the one in use)
+        except (OSError, ValueError) as exc:  # (the descriptor stays open: it may be the one in use)
             raise OSError(f"{shm_path}: {exc}") from exc
 
     def version(self) -> bytes | None:
@@ -81,7 +80,9 @@ class WalIndex:
 
 
 _OPEN: dict[tuple[int, int], WalIndex] = {}  # (device, inode) -> the index, one per process
-_NEVER_CLOSED: list[int] = []
+# Indexes opened but not needed (the file was replaced between stat and open): kept, never closed
+# (collecting one would close its mapping's descriptor, and with it this process's locks).
+_NEVER_CLOSED: list[WalIndex] = []
 _OPEN_LOCK = threading.Lock()
 
 
@@ -102,6 +103,7 @@ def wal_index(db_path: str) -> WalIndex:
                 index._close()
         opened = WalIndex(shm_path)
         if opened.key in _OPEN:  # (replaced between the stat and the open: another file now)
+            _NEVER_CLOSED.append(opened)
             return _OPEN[opened.key]
         _OPEN[opened.key] = opened
         return opened
