@@ -19,6 +19,8 @@ from filesapi.app import build_app, open_state
 from filesapi.config import Settings
 from filesapi.http.guard import HttpOptions
 from filesapi.http.routes import AppState
+from filesapi.ids import IdClock
+from filesapi.models import FileRecord
 from servers_pg import postgres_server  # noqa: F401 - session fixtures for every test module
 from servers_s3 import s3_server  # noqa: F401
 
@@ -113,6 +115,15 @@ async def api(request: pytest.FixtureRequest, make_api: object) -> Api:
 
 
 # -- real server processes
+
+
+def inline_file(clock: IdClock, workspace_id: str) -> FileRecord:
+    """A new 3-byte file stored inline (its bytes: ``b"abc"``), for tests that insert records
+    straight into a metadata store."""
+    file_id, created = clock.new_file_id()
+    return FileRecord(
+        file_id, workspace_id, "a.txt", "text/plain", 3, created, True, "crc32c:0", stored_inline=True
+    )
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import BETA_HEADERS, Api
+from conftest import BETA_HEADERS, Api, inline_file
 from filesapi import logs
 from filesapi.controls.journal import Journal, JournalQuery
 from filesapi.controls.shared import SharedState
@@ -529,13 +529,6 @@ def test_a_batch_is_written_when_full_when_due_or_at_once_without_a_loop() -> No
     asyncio.run(in_a_loop())
 
 
-def _upload_record(clock: IdClock, workspace_id: str) -> FileRecord:
-    file_id, created = clock.new_file_id()
-    return FileRecord(
-        file_id, workspace_id, "a.txt", "text/plain", 3, created, True, "crc32c:0", stored_inline=True
-    )
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_a_kept_list_page_is_served_only_while_the_workspace_s_files_are_unchanged(
     backend: str, tmp_path, request: pytest.FixtureRequest
@@ -556,15 +549,15 @@ async def test_a_kept_list_page_is_served_only_while_the_workspace_s_files_are_u
         async def listed() -> list[str]:
             return [f.id for f in (await here.list_files(workspace.id, limit=20)).files]
 
-        first = dataclasses.replace(_upload_record(clock, workspace.id), expires_at_us=10)
+        first = dataclasses.replace(inline_file(clock, workspace.id), expires_at_us=10)
         assert await there.insert_file(first, None, b"abc")
         assert await listed() == [first.id]
         kept = await here.list_files(workspace.id, limit=20)
         assert await here.list_files(workspace.id, limit=20) is kept  # unchanged: the same page
-        assert await there.insert_file(_upload_record(clock, other.id), None, b"abc")
+        assert await there.insert_file(inline_file(clock, other.id), None, b"abc")
         assert await here.list_files(workspace.id, limit=20) is kept  # another workspace's upload
 
-        second = _upload_record(clock, workspace.id)
+        second = inline_file(clock, workspace.id)
         assert await there.insert_file(second, None, b"abc")
         assert await listed() == [second.id, first.id]
         assert [f.id for f in (await here.list_files(workspace.id, limit=1)).files] == [second.id]
@@ -578,7 +571,7 @@ async def test_a_kept_list_page_is_served_only_while_the_workspace_s_files_are_u
         assert await listed() == [second.id]
         assert await there.hide_file(workspace.id, second.id, 3) is not None
         assert await listed() == []
-        third = _upload_record(clock, workspace.id)
+        third = inline_file(clock, workspace.id)
         assert await there.insert_file(third, None, b"abc")
         assert await listed() == [third.id]
         assert await there.hide_all(None, 4) == 2  # a reset of every workspace
@@ -601,7 +594,7 @@ async def test_kept_list_pages_stay_within_their_bounds(tmp_path, monkeypatch: p
     try:
         workspace = await store.ensure_workspace("w")
         clock = IdClock()
-        uploaded = [_upload_record(clock, workspace.id) for _ in range(3)]
+        uploaded = [inline_file(clock, workspace.id) for _ in range(3)]
         for record in uploaded:
             assert await store.insert_file(record, None, b"abc")
         newest_first = [r.id for r in reversed(uploaded)]

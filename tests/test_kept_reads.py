@@ -12,19 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import inline_file
 from filesapi.auth import create_key
 from filesapi.ids import IdClock
 from filesapi.metadata import open_metadata_store
 from filesapi.metadata.sql import SqlMetadataStore
 from filesapi.metadata.walindex import HEADER_BYTES, WalIndex, wal_index
-from filesapi.models import FileRecord
-
-
-def _record(clock: IdClock, workspace_id: str) -> FileRecord:
-    file_id, created = clock.new_file_id()
-    return FileRecord(
-        file_id, workspace_id, "a.txt", "text/plain", 3, created, True, "crc32c:0", stored_inline=True
-    )
 
 
 class _Statements:
@@ -60,7 +53,7 @@ async def test_a_kept_read_runs_no_statement_until_another_store_commits(stores)
     here, there, _ = stores
     workspace = await here.ensure_workspace("w")
     clock = IdClock()
-    first, second = _record(clock, workspace.id), _record(clock, workspace.id)
+    first, second = inline_file(clock, workspace.id), inline_file(clock, workspace.id)
     assert await there.insert_file(first, None, b"abc")
     statements = _Statements(here)
 
@@ -85,7 +78,7 @@ async def test_a_commit_by_another_process_is_seen_at_once(stores) -> None:
     """A plain sqlite3 connection in another process (no filesapi code) deletes the file."""
     here, _, path = stores
     workspace = await here.ensure_workspace("w")
-    record = _record(IdClock(), workspace.id)
+    record = inline_file(IdClock(), workspace.id)
     assert await here.insert_file(record, None, b"abc")
     assert (await here.get_file(workspace.id, record.id)) == record
     assert (await here.get_file(workspace.id, record.id)) == record
@@ -112,13 +105,13 @@ async def test_the_files_version_read_is_kept_too(stores) -> None:
     here, there, _ = stores
     workspace = await here.ensure_workspace("w")
     clock = IdClock()
-    assert await there.insert_file(_record(clock, workspace.id), None, b"abc")
+    assert await there.insert_file(inline_file(clock, workspace.id), None, b"abc")
     await here.list_files(workspace.id, limit=20)  # (finds the WAL index)
     page = await here.list_files(workspace.id, limit=20)
     statements = _Statements(here)
     assert await here.list_files(workspace.id, limit=20) is page
     assert statements.since() == 0
-    newer = _record(clock, workspace.id)
+    newer = inline_file(clock, workspace.id)
     assert await there.insert_file(newer, None, b"abc")
     assert (await here.list_files(workspace.id, limit=20)).files[0].id == newer.id
 
@@ -129,7 +122,7 @@ async def test_nothing_is_kept_in_memory_or_past_the_bound(tmp_path: Path, monke
     memory = await open_metadata_store("memory://")
     try:
         workspace = await memory.ensure_workspace("w")
-        record = _record(IdClock(), workspace.id)
+        record = inline_file(IdClock(), workspace.id)
         assert await memory.insert_file(record, None, b"abc")
         assert (await memory.get_file(workspace.id, record.id)) == record
         assert memory.runner._index is None and not memory.runner._kept  # type: ignore[attr-defined]
@@ -141,7 +134,7 @@ async def test_nothing_is_kept_in_memory_or_past_the_bound(tmp_path: Path, monke
     try:
         workspace = await store.ensure_workspace("w")
         clock = IdClock()
-        records = [_record(clock, workspace.id) for _ in range(5)]
+        records = [inline_file(clock, workspace.id) for _ in range(5)]
         for record in records:
             assert await store.insert_file(record, None, b"abc")
         for _ in range(2):
